@@ -387,9 +387,7 @@ TOOL_CHOICE = any_of(
     ),
 )
 MAX_OUTPUT_TOKENS = any_of(number(1, 4096, integer=True), one_of("inf"))
-OUTPUT_MODALITIES = any_of(
-    array(one_of("audio"), max_items=1), array(one_of("text"), max_items=1)
-)
+OUTPUT_MODALITIES = any_of(array(one_of("audio"), max_items=1), array(one_of("text"), max_items=1))
 
 SESSION_FIELDS: dict[str, Validator] = {
     "type": one_of("realtime"),
@@ -452,7 +450,11 @@ _USER_CONTENT = tagged(
 )
 _SYSTEM_CONTENT = tagged(
     "type",
-    {"input_text": obj({"type": _const("input_text"), "text": string()}, required=["type", "text"])},
+    {
+        "input_text": obj(
+            {"type": _const("input_text"), "text": string()}, required=["type", "text"]
+        )
+    },
 )
 _ASSISTANT_CONTENT = tagged(
     "type",
@@ -460,10 +462,7 @@ _ASSISTANT_CONTENT = tagged(
         "output_text": obj(
             {"type": _const("output_text"), "text": string()}, required=["type", "text"]
         ),
-        # Assistant audio cannot be injected; only its transcript can (as output_text).
-        "output_audio": obj(
-            {"type": _const("output_audio"), "transcript": string()}, required=["type"]
-        ),
+        # Assistant audio cannot be injected: replay its transcript as output_text.
     },
 )
 

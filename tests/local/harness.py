@@ -14,7 +14,9 @@ from realtime_widget.local.engine import Session
 from ..protocol import check_client_event, check_server_event
 
 
-def tone(seconds: float, *, freq: float = 440.0, dbfs: float = -20.0, rate: int = 24000) -> np.ndarray:
+def tone(
+    seconds: float, *, freq: float = 440.0, dbfs: float = -20.0, rate: int = 24000
+) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     amplitude = 32767 * 10 ** (dbfs / 20) * np.sqrt(2)
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
@@ -63,7 +65,8 @@ class Harness:
         async def wait() -> dict[str, Any]:
             while True:
                 found = [
-                    e for e in self.events
+                    e
+                    for e in self.events
                     if e["type"] == type_ and all(e.get(k) == v for k, v in match.items())
                 ]
                 if len(found) >= count:

@@ -162,8 +162,9 @@ async def test_a_named_tool_request_becomes_a_function_call_and_its_output_a_rep
     assert json.loads(call["arguments"]) == {"city": "Paris", "days": 3}
     args_done = h.of("response.function_call_arguments.done")[0]
     assert args_done["call_id"] == call["call_id"]
-    assert "".join(e["delta"] for e in h.of("response.function_call_arguments.delta")) == (
-        call["arguments"]
+    assert (
+        "".join(e["delta"] for e in h.of("response.function_call_arguments.delta"))
+        == (call["arguments"])
     )
     h.send(
         {
@@ -248,8 +249,14 @@ async def test_items_are_created_retrieved_truncated_and_deleted_as_the_api_does
     h.say("truncate me later please")
     done = await h.wait_for("response.done")
     assistant = done["response"]["output"][0]
-    h.send({"type": "conversation.item.truncate", "item_id": assistant["id"], "content_index": 0,
-            "audio_end_ms": 300})
+    h.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": assistant["id"],
+            "content_index": 0,
+            "audio_end_ms": 300,
+        }
+    )
     truncated = await h.wait_for("conversation.item.truncated")
     assert truncated["audio_end_ms"] == 300
     h.send({"type": "conversation.item.retrieve", "item_id": assistant["id"]})
@@ -257,8 +264,15 @@ async def test_items_are_created_retrieved_truncated_and_deleted_as_the_api_does
     kept = retrieved["content"][0]["transcript"]
     assert len(kept) < len("You said: truncate me later please")
     user_id = h.of("conversation.item.added")[0]["item"]["id"]
-    h.send({"type": "conversation.item.truncate", "item_id": user_id, "content_index": 0,
-            "audio_end_ms": 0, "event_id": "evt_t"})
+    h.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": user_id,
+            "content_index": 0,
+            "audio_end_ms": 0,
+            "event_id": "evt_t",
+        }
+    )
     error = (await h.wait_for("error"))["error"]
     assert (error["code"], error["event_id"]) == ("unsupported_content_type", "evt_t")
     h.send({"type": "conversation.item.delete", "item_id": user_id})
@@ -315,8 +329,13 @@ async def test_speech_during_a_response_is_a_barge_in() -> None:
 
 
 async def test_turn_detection_null_turns_vad_off_but_commit_still_works() -> None:
-    h = Harness({"type": "realtime", "output_modalities": ["text"],
-                 "audio": {"input": {"turn_detection": None}}})
+    h = Harness(
+        {
+            "type": "realtime",
+            "output_modalities": ["text"],
+            "audio": {"input": {"turn_detection": None}},
+        }
+    )
     h.session.start()
     h.append_audio(np.concatenate([tone(1.0), silence(1.0)]))
     h.send({"type": "input_audio_buffer.commit"})
@@ -345,8 +364,13 @@ async def test_voice_cannot_change_after_audio() -> None:
     h.session.start()
     h.say("hi")
     await h.wait_for("response.done")
-    h.send({"type": "session.update", "event_id": "evt_v",
-            "session": {"type": "realtime", "audio": {"output": {"voice": "cedar"}}}})
+    h.send(
+        {
+            "type": "session.update",
+            "event_id": "evt_v",
+            "session": {"type": "realtime", "audio": {"output": {"voice": "cedar"}}},
+        }
+    )
     error = (await h.wait_for("error"))["error"]
     assert (error["code"], error["event_id"]) == ("cannot_update_voice", "evt_v")
     h.session.close()

@@ -63,7 +63,6 @@ import numpy as np
 from ..schema import (
     SchemaError,
     validate_client_event,
-    validate_session,
 )
 from .audio import SAMPLE_RATE, EnergyVAD, pcm16_to_base64, synthesize_speech
 
@@ -151,6 +150,11 @@ def merge_session(current: dict[str, Any], update: dict[str, Any]) -> dict[str, 
         else:
             merged[key] = value
     return merged
+
+
+def effective_session(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A validated (partial) session config laid over the defaults."""
+    return merge_session(default_session(), config or {})
 
 
 def _tokens_for_text(text: str) -> int:
@@ -252,9 +256,7 @@ class Session:
         max_duration_s: float = MAX_SESSION_SECONDS,
         text_delay_s: float = 0.005,
     ) -> None:
-        self.session = default_session()
-        if config:
-            self.session = merge_session(self.session, {k: v for k, v in config.items()})
+        self.session = effective_session(config)
         self.session["expires_at"] = int(time.time() + max_duration_s)
         self._emit = emit
         self.transport: Transport = transport
@@ -266,6 +268,7 @@ class Session:
         self._responses: dict[str, _Response] = {}
         self._active: _Response | None = None
         self._vad: EnergyVAD | None = None
+        self._vad_offset_ms = 0
         self._buffer_ms = 0
         self._buffer_start_ms = 0
         self._speech_item_id: str | None = None
@@ -357,9 +360,7 @@ class Session:
             padding = detection["prefix_padding_ms"]
         else:  # semantic_vad: eagerness decides how long a pause ends a turn
             threshold = 0.5
-            silence = {"low": 1500, "medium": 800, "high": 400, "auto": 800}[
-                detection["eagerness"]
-            ]
+            silence = {"low": 1500, "medium": 800, "high": 400, "auto": 800}[detection["eagerness"]]
             padding = 300
         position = self._vad.position_ms if self._vad is not None else 0
         self._vad = EnergyVAD(
@@ -436,7 +437,8 @@ class Session:
             self._error(
                 "input_audio_buffer_commit_empty",
                 "Error committing input audio buffer: buffer too small. Expected at least "
-                f"{_MIN_COMMIT_MS}ms of audio, but buffer only has {self._buffer_ms:.2f}ms of audio.",
+                f"{_MIN_COMMIT_MS}ms of audio, but buffer only has "
+                f"{self._buffer_ms:.2f}ms of audio.",
                 event_id=event_id,
             )
             return
@@ -482,17 +484,6 @@ class Session:
                 event_id=event_id,
             )
             return
-        if item["type"] == "message" and item["role"] == "assistant":
-            # Injected assistant audio is refused by the API; its transcript becomes text.
-            if any(part["type"] == "output_audio" for part in item["content"]):
-                self._error(
-                    "invalid_value",
-                    "Assistant messages can only contain output_text; "
-                    "assistant audio can't be injected (send its transcript as output_text).",
-                    param="item.content",
-                    event_id=event_id,
-                )
-                return
         item.setdefault("id", new_id("item_"))
         item["object"] = "realtime.item"
         item["status"] = "completed"
@@ -713,7 +704,9 @@ class Session:
         )
         self._buffer_ms = max(audio_end_ms - self._buffer_start_ms, _MIN_COMMIT_MS)
         detection = self.session["audio"]["input"]["turn_detection"]
-        self._commit_buffer(item_id, create_response=bool(detection and detection["create_response"]))
+        self._commit_buffer(
+            item_id, create_response=bool(detection and detection["create_response"])
+        )
 
     def _commit_buffer(self, item_id: str, *, create_response: bool) -> None:
         duration_ms = self._buffer_ms
@@ -721,7 +714,11 @@ class Session:
         self._speech_item_id = None
         previous = self.items[-1].item["id"] if self.items else None
         self._send(
-            {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous}
+            {
+                "type": "input_audio_buffer.committed",
+                "item_id": item_id,
+                "previous_item_id": previous,
+            }
         )
         item = {
             "id": item_id,
@@ -798,7 +795,10 @@ class Session:
                 "max_output_tokens", self.session["max_output_tokens"]
             ),
             "audio": {
-                "output": {"format": self.session["audio"]["output"]["format"], "voice": response.voice}
+                "output": {
+                    "format": self.session["audio"]["output"]["format"],
+                    "voice": response.voice,
+                }
             },
             "usage": None,
             "metadata": response.params.get("metadata"),
@@ -849,7 +849,8 @@ class Session:
                 (
                     e.item["name"]
                     for e in entries
-                    if e.item["type"] == "function_call" and e.item.get("call_id") == last["call_id"]
+                    if e.item["type"] == "function_call"
+                    and e.item.get("call_id") == last["call_id"]
                 ),
                 "requested",
             )
@@ -966,7 +967,7 @@ class Session:
             words = kept or words[:1]
         reply = " ".join(words)
         part_type = "output_audio" if audio else "output_text"
-        item = {
+        item: dict[str, Any] = {
             "id": new_id("item_"),
             "object": "realtime.item",
             "type": "message",
@@ -981,7 +982,9 @@ class Session:
             "output_index": output.index,
             "content_index": 0,
         }
-        part: dict[str, Any] = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
+        part: dict[str, Any] = (
+            {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
+        )
         self._send({"type": "response.content_part.added", **ids, "part": part})
         output.part_open = True
         item["content"] = [
@@ -1092,7 +1095,9 @@ class Session:
                 if content["type"] == "output_audio"
                 else {"type": "text", "text": content.get("text", "")}
             )
-            self._send({"type": "response.content_part.done", **ids, "content_index": 0, "part": part})
+            self._send(
+                {"type": "response.content_part.done", **ids, "content_index": 0, "part": part}
+            )
         item["status"] = status
         self._send(
             {

@@ -1,0 +1,55 @@
+"""The ``realtime-widget`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="realtime-widget", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="run the bundled Realtime-compatible server (no key, no internet)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    serve.add_argument(
+        "--api-key",
+        default=None,
+        help="the only standard key accepted; required when binding a non-loopback address",
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="open the quickstart notebook in JupyterLab (the local server unless "
+        "OPENAI_API_KEY is set)",
+    )
+    demo.add_argument("--port", type=int, default=8888, help="JupyterLab's port (default 8888)")
+    demo.add_argument("--no-browser", action="store_true", help="don't open a browser tab")
+    demo.add_argument(
+        "--dir", default=None, help="where to put the notebooks (default ./realtime-widget-demo)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        try:
+            from .local import serve
+        except ImportError as exc:
+            sys.exit(
+                f"The local server needs the 'local' extra: pip install 'realtime-widget[local]' "
+                f"({exc})"
+            )
+        try:
+            serve(host=args.host, port=args.port, api_key=args.api_key)
+        except ValueError as exc:
+            sys.exit(str(exc))
+        except KeyboardInterrupt:
+            pass
+    elif args.command == "demo":
+        from .demo import run_demo
+
+        sys.exit(run_demo(port=args.port, open_browser=not args.no_browser, directory=args.dir))

@@ -1,0 +1,164 @@
+"""Run the local server: in the foreground (``realtime-widget serve``) or in a background thread.
+
+``LocalServer`` owns an event loop on its own daemon thread, so a notebook cell or a test can
+start a server in one line and keep its own loop free::
+
+    with LocalServer() as server:
+        print(server.base_url)   # http://127.0.0.1:PORT/v1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .app import RealtimeServer
+from .rtc import use_loopback_candidates
+
+DEFAULT_PORT = 8765
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, api_key: str | None) -> None:
+    """A server reachable from the network must not accept any key."""
+    if not is_loopback(host) and not api_key:
+        raise ValueError(
+            f"Binding {host} makes the local server reachable from the network: start it with "
+            "--api-key KEY (LocalServer(api_key=...)) so only people with that key can use it."
+        )
+
+
+class LocalServer:
+    """The local Realtime-compatible server, running on a background thread.
+
+    >>> with LocalServer(port=0) as server:  # port 0: any free port
+    ...     server.base_url.startswith("http://127.0.0.1:")
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        max_session_s: float = 3600,
+        **options: Any,
+    ) -> None:
+        check_exposure(host, api_key)
+        self.host = host
+        self.port = port
+        self.api_key = api_key
+        self.realtime = RealtimeServer(api_key=api_key, max_session_s=max_session_s, **options)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL, as an OpenAI client wants it (``http://127.0.0.1:PORT/v1``)."""
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "localhost") else self.host
+        return f"http://{shown}:{self.port}/v1"
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "the server is not running"
+        return self._loop
+
+    def start(self) -> LocalServer:
+        """Start serving on a daemon thread; returns once the port is open."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name="realtime-local-server", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise RuntimeError(f"The local server could not start: {self._error}") from self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start()'s caller
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._cleanup())
+        loop.close()
+
+    async def _serve(self) -> None:
+        if is_loopback(self.host):
+            use_loopback_candidates()
+        self._runner = web.AppRunner(self.realtime.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _cleanup(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()  # closes calls and sockets (on_shutdown)
+        # Whatever is left (aiortc's own monitors, ending calls) gets cancelled and awaited, so
+        # the loop closes with nothing pending.
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Close every call and socket, then stop the thread."""
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(15)
+        self._thread = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._thread is not None else "stopped"
+        return f"LocalServer({self.base_url!r}, {state})"
+
+
+def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, api_key: str | None = None) -> None:
+    """Serve in the foreground until interrupted (the ``realtime-widget serve`` command)."""
+    check_exposure(host, api_key)
+    if is_loopback(host):
+        use_loopback_candidates()
+    realtime = RealtimeServer(api_key=api_key)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
+    print(f"realtime-widget local server: http://{shown}:{port}/v1", flush=True)
+    if api_key is None:
+        print("Any non-empty API key is accepted (loopback only). Ctrl-C stops.", flush=True)
+    web.run_app(realtime.app, host=host, port=port, print=None, access_log=None)
