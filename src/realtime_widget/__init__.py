@@ -1,5 +1,22 @@
 """Talk to OpenAI's realtime voice models from a Jupyter notebook, with the kernel in charge."""
 
+from .auth import RealtimeAuthError
+from .config import ConfigError, Endpoint
+from .conversation import Conversation, Transcript
+from .events import InvalidEventError
+from .log import EventLog
+from .widget import RealtimeWidget
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ConfigError",
+    "Conversation",
+    "Endpoint",
+    "EventLog",
+    "InvalidEventError",
+    "RealtimeAuthError",
+    "RealtimeWidget",
+    "Transcript",
+    "__version__",
+]

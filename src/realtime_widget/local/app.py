@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -30,6 +30,7 @@ _EXPIRES = obj(
     {"anchor": one_of("created_at"), "seconds": number_(10, 7200, integer=True)},
 )
 _MINT_BODY_FIELDS = {"expires_after", "session"}
+R = TypeVar("R", bound=web.StreamResponse)
 _CORS_HEADERS = "Authorization, Content-Type, OpenAI-Safety-Identifier, api-key"
 
 
@@ -161,7 +162,7 @@ class RealtimeServer:
         return self._with_cors(response, origin)
 
     @staticmethod
-    def _with_cors(response: Any, origin: str | None, *, preflight: bool = False) -> Any:
+    def _with_cors(response: R, origin: str | None, *, preflight: bool = False) -> R:
         if origin:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"

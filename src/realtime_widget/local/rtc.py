@@ -56,7 +56,7 @@ def use_loopback_candidates() -> None:
     _loopback_patched = True
 
 
-class VoiceTrack(MediaStreamTrack):  # type: ignore[misc]
+class VoiceTrack(MediaStreamTrack):
     """The server's voice: queued speech in 20 ms frames at 48 kHz, silence in between."""
 
     kind = "audio"
@@ -154,7 +154,8 @@ async def read_audio(track: MediaStreamTrack, sink: Callable[[np.ndarray], None]
             frame = await track.recv()
         except MediaStreamError:
             return
-        sink(frame_to_pcm(frame))
+        if isinstance(frame, AudioFrame):
+            sink(frame_to_pcm(frame))
 
 
 class RtcCall:

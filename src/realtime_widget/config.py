@@ -1,0 +1,192 @@
+"""Where the realtime server is and how to authenticate to it; the session from keyword arguments.
+
+An :class:`Endpoint` is a base URL, an auth style (``Authorization: Bearer`` or Azure's
+``api-key`` header) and the standard key. The key is held here, in the kernel, and nowhere else:
+``repr`` masks it and no trait or message carries it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .schema import SchemaError, validate_session
+
+if TYPE_CHECKING:
+    from .local import LocalServer
+
+DEFAULT_MODEL = "gpt-realtime-2"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+AuthStyle = Literal["bearer", "api-key"]
+
+
+class ConfigError(ValueError):
+    """A configuration the widget cannot connect with; the message says how to fix it."""
+
+
+def mask(key: str | None) -> str:
+    if not key:
+        return "none"
+    return f"{key[:3]}…{key[-4:]}" if len(key) > 10 else "***"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A Realtime-compatible provider: OpenAI, Azure OpenAI, the local server or any base URL.
+
+    >>> Endpoint.openai(api_key="sk-test").calls_url
+    'https://api.openai.com/v1/realtime/calls'
+    """
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    auth: AuthStyle = "bearer"
+    name: str = "custom"
+
+    @classmethod
+    def openai(cls, api_key: str | None = None) -> Endpoint:
+        return cls(OPENAI_BASE_URL, api_key or os.environ.get("OPENAI_API_KEY"), "bearer", "openai")
+
+    @classmethod
+    def azure(cls, resource: str, api_key: str | None = None) -> Endpoint:
+        """Azure OpenAI's GA surface; the model is the deployment name."""
+        key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+        host = resource if "." in resource else f"{resource}.openai.azure.com"
+        return cls(f"https://{host}/openai/v1", key, "api-key", "azure")
+
+    @classmethod
+    def local(cls) -> Endpoint:
+        """The bundled local server, started in the background once per process."""
+        server = shared_local_server()
+        return cls(server.base_url, "sk-local-no-key-needed", "bearer", "local")
+
+    @property
+    def client_secrets_url(self) -> str:
+        return f"{self.base_url}/realtime/client_secrets"
+
+    @property
+    def calls_url(self) -> str:
+        return f"{self.base_url}/realtime/calls"
+
+    def hangup_url(self, call_id: str) -> str:
+        return f"{self.base_url}/realtime/calls/{call_id}/hangup"
+
+    def headers(self) -> dict[str, str]:
+        """The standard key's auth header (kernel side only)."""
+        if not self.api_key:
+            raise ConfigError(self.missing_key_message())
+        if self.auth == "api-key":
+            return {"api-key": self.api_key}
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def missing_key_message(self) -> str:
+        if self.name == "azure":
+            return (
+                "No Azure OpenAI key: pass api_key=... or set AZURE_OPENAI_API_KEY in the "
+                "kernel's environment."
+            )
+        return (
+            "No API key: set OPENAI_API_KEY in the kernel's environment (or pass api_key=...), "
+            'or use endpoint="local" to talk to the bundled local server with no key.'
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.base_url})"
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.name!r}, {self.base_url!r}, key={mask(self.api_key)})"
+
+
+def resolve_endpoint(
+    endpoint: str | Endpoint | None, *, api_key: str | None, azure_resource: str | None = None
+) -> Endpoint:
+    """``"openai"``, ``"azure"``, ``"local"``, a base URL or an :class:`Endpoint`."""
+    if isinstance(endpoint, Endpoint):
+        return endpoint
+    if endpoint is None or endpoint == "openai":
+        return Endpoint.openai(api_key)
+    if endpoint == "local":
+        return Endpoint.local()
+    if endpoint == "azure":
+        resource = azure_resource or os.environ.get("AZURE_OPENAI_ENDPOINT", "")
+        resource = resource.removeprefix("https://").rstrip("/").split("/")[0]
+        if not resource:
+            raise ConfigError(
+                'endpoint="azure" needs the resource: pass azure_resource="my-resource" '
+                "or set AZURE_OPENAI_ENDPOINT."
+            )
+        return Endpoint.azure(resource, api_key)
+    if endpoint.startswith(("http://", "https://")):
+        return Endpoint(endpoint.rstrip("/"), api_key or os.environ.get("OPENAI_API_KEY"))
+    raise ConfigError(
+        f"Unknown endpoint {endpoint!r}: use 'openai', 'azure', 'local' or a base URL such as "
+        "'https://my-proxy.example/v1'."
+    )
+
+
+_local_lock = threading.Lock()
+_local_server: LocalServer | None = None
+
+
+def shared_local_server() -> LocalServer:
+    """One local server per kernel, started on first use; its thread ends with the kernel."""
+    global _local_server
+    with _local_lock:
+        if _local_server is None:
+            try:
+                from .local import LocalServer
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise ConfigError(
+                    'endpoint="local" needs the local server\'s extra: '
+                    "pip install 'realtime-widget[local]'"
+                ) from exc
+            _local_server = LocalServer(port=0).start()
+        return _local_server
+
+
+def build_session(
+    *,
+    model: str = DEFAULT_MODEL,
+    instructions: str | None = None,
+    voice: str | None = None,
+    output_modalities: list[str] | None = None,
+    turn_detection: dict[str, Any] | Literal["default"] | None = "default",
+    transcription: dict[str, Any] | str | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The GA session config from the widget's keyword arguments, validated.
+
+    ``transcription="gpt-4o-mini-transcribe"`` is short for ``{"model": ...}``;
+    ``turn_detection=None`` turns VAD off.
+    """
+    session: dict[str, Any] = {"type": "realtime", "model": model}
+    if instructions is not None:
+        session["instructions"] = instructions
+    if output_modalities is not None:
+        session["output_modalities"] = output_modalities
+    audio_in: dict[str, Any] = {}
+    if turn_detection != "default":
+        audio_in["turn_detection"] = turn_detection
+    if transcription is not None:
+        audio_in["transcription"] = (
+            {"model": transcription} if isinstance(transcription, str) else transcription
+        )
+    audio: dict[str, Any] = {}
+    if audio_in:
+        audio["input"] = audio_in
+    if voice is not None:
+        audio["output"] = {"voice": voice}
+    if audio:
+        session["audio"] = audio
+    if tools is not None:
+        session["tools"] = tools
+    if extra:
+        session.update(extra)
+    try:
+        return validate_session(session)
+    except SchemaError as exc:
+        raise ConfigError(f"Invalid session ({exc.param}): {exc.message}") from None

@@ -1,0 +1,63 @@
+"""``realtime-widget demo``: JupyterLab on the quickstart notebook, ready to talk.
+
+Without ``OPENAI_API_KEY`` the notebook uses the bundled local server, so the whole product
+works offline with no key.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+NOTEBOOKS = ("quickstart.ipynb",)
+
+
+def notebooks_source() -> Path:
+    """The notebooks shipped with the package (or the repository's, in a development install)."""
+    packaged = Path(__file__).parent / "notebooks"
+    repository = Path(__file__).resolve().parents[2] / "notebooks"
+    return packaged if packaged.is_dir() else repository
+
+
+def run_demo(*, port: int = 8888, open_browser: bool = True, directory: str | None = None) -> int:
+    if shutil.which("jupyter") is None and not _has_module("jupyterlab"):
+        print("The demo needs JupyterLab: pip install 'realtime-widget[demo]'", file=sys.stderr)
+        return 1
+    target = Path(directory or "realtime-widget-demo").resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    source = notebooks_source()
+    for name in NOTEBOOKS:
+        if not (target / name).exists():  # never overwrite a learner's edits
+            shutil.copy(source / name, target / name)
+    where = (
+        "OpenAI (OPENAI_API_KEY is set)"
+        if os.environ.get("OPENAI_API_KEY")
+        else ("the bundled local server (no OPENAI_API_KEY: offline, no key needed)")
+    )
+    print(f"realtime-widget demo in {target}, talking to {where}.", flush=True)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={target}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        str(target / NOTEBOOKS[0]),
+    ]
+    if not open_browser:
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None

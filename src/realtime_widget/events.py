@@ -1,0 +1,66 @@
+"""Client events: validated before they leave the kernel; builders for the common ones."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from typing import Any
+
+from .schema import SchemaError, validate_client_event
+
+
+class InvalidEventError(ValueError):
+    """A client event the API would refuse; nothing was sent. The message names the field."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+def new_event_id() -> str:
+    return "evt_" + secrets.token_hex(10)
+
+
+def prepare(event: Any) -> dict[str, Any]:
+    """Validate a client event and give it an ``event_id`` if it has none.
+
+    >>> prepare({"type": "response.cancel"})["event_id"].startswith("evt_")
+    True
+    """
+    if not isinstance(event, dict):
+        raise InvalidEventError(
+            f"A client event is a dict with a 'type', not {type(event).__name__}."
+        )
+    try:
+        validate_client_event(event)
+    except SchemaError as exc:
+        where = f" (field '{exc.param}')" if exc.param else ""
+        raise InvalidEventError(
+            f"Not sent: {exc.message}{where}", param=exc.param, code=exc.code
+        ) from None
+    prepared = copy.deepcopy(event)
+    prepared.setdefault("event_id", new_event_id())
+    return prepared
+
+
+def user_text(text: str) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
+
+
+def response_create(**response: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "response.create"}
+    if response:
+        event["response"] = response
+    return event
+
+
+def session_update(session: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "session.update", "session": {"type": "realtime", **session}}

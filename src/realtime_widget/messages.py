@@ -1,0 +1,76 @@
+"""The custom messages between the kernel and the browser (see docs/protocol.md).
+
+Messages from the browser are checked here before anything acts on them: a malformed one is
+reported (as a notice in the widget) and dropped, never half-applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .schema import SchemaError, array, boolean, free_object, nullable, number, obj, one_of, string
+
+Status = Literal["idle", "connecting", "connected", "closed", "error"]
+STATUSES: tuple[Status, ...] = ("idle", "connecting", "connected", "closed", "error")
+STEPS = ("microphone", "key", "sdp", "ice", "channel")
+
+_EVENT_RECORD = obj(
+    {"dir": one_of("in", "out"), "t": number(0), "event": free_object()},
+    required=["dir", "t", "event"],
+)
+_BROWSER_MESSAGES = {
+    "events": obj({"kind": one_of("events"), "events": array(_EVENT_RECORD)}, required=["events"]),
+    "status": obj(
+        {
+            "kind": one_of("status"),
+            "status": one_of("connecting", "connected", "closed", "error"),
+            "error": nullable(string()),
+            "step": nullable(one_of(*STEPS)),
+            "call_id": nullable(string()),
+            "muted": boolean(),
+        },
+        required=["status"],
+    ),
+    "request": obj(
+        {
+            "kind": one_of("request"),
+            "id": number(0, integer=True),
+            "op": one_of("key", "relay"),
+            "sdp": string(non_empty=True),
+        },
+        required=["id", "op"],
+    ),
+}
+
+
+class MessageError(ValueError):
+    """A browser message that does not fit the protocol."""
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One data-channel event as it reached the kernel."""
+
+    direction: Literal["in", "out"]
+    event: dict[str, Any]
+    t_browser: float  # ms since the epoch, the browser's clock
+    t_kernel: float  # ms since the epoch, the kernel's clock
+
+    @property
+    def type(self) -> str:
+        return str(self.event.get("type", ""))
+
+
+def parse_browser_message(content: Any) -> dict[str, Any]:
+    """Validate a browser message; raise :class:`MessageError` naming what is wrong."""
+    if not isinstance(content, dict) or content.get("kind") not in _BROWSER_MESSAGES:
+        kind = content.get("kind") if isinstance(content, dict) else type(content).__name__
+        raise MessageError(f"unknown message kind {kind!r} from the browser")
+    try:
+        message: dict[str, Any] = _BROWSER_MESSAGES[content["kind"]](content, "")
+    except SchemaError as exc:
+        raise MessageError(f"malformed {content['kind']!r} message: {exc.message}") from None
+    if message["kind"] == "request" and message["op"] == "relay" and "sdp" not in message:
+        raise MessageError("a relay request needs the offer's 'sdp'")
+    return message

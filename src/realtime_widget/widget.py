@@ -1,0 +1,447 @@
+"""RealtimeWidget: the notebook's handle on one realtime voice call.
+
+The browser owns the media (microphone, peer connection, data channel); the kernel owns the key,
+the session and every event. State is in synced traits, streams are custom messages (see
+docs/protocol.md). This class is plumbing: the protocol pieces live in ``auth``, ``events``,
+``messages``, ``conversation`` and ``log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import threading
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Literal, TypeVar, overload
+
+import anywidget
+import httpx
+import traitlets
+
+from . import auth, events
+from .config import DEFAULT_MODEL, ConfigError, Endpoint, build_session, mask, resolve_endpoint
+from .conversation import Conversation, Transcript
+from .log import EventLog
+from .messages import EventRecord, MessageError, parse_browser_message
+from .schema import SchemaError, validate_session
+
+STATIC = Path(__file__).parent / "static"
+_UNBUILT = """export default { render({ el }) { el.textContent =
+  "realtime-widget: the front end is not built. Reinstall the package " +
+  "(pip install -e . runs the build), or run: npm --prefix js ci && npm --prefix js run build";
+} };"""
+FRONT_END_TIMEOUT_S = 15.0
+MAX_NOTICES = 5
+Handler = Callable[[dict[str, Any]], Any]
+H = TypeVar("H", bound=Handler)
+
+_OWN_KWARGS = (
+    "model",
+    "instructions",
+    "voice",
+    "output_modalities",
+    "turn_detection",
+    "transcription",
+    "tools",
+    "endpoint",
+    "api_key",
+    "azure_resource",
+    "mode",
+    "session",
+    "log_size",
+)
+
+
+class RealtimeWidget(anywidget.AnyWidget):
+    """A realtime voice session in a notebook: display it, connect, talk, script it.
+
+    >>> w = RealtimeWidget(endpoint="local", instructions="Be brief.")  # doctest: +SKIP
+    >>> w  # shows the controls and transcript  # doctest: +SKIP
+    >>> w.connect(); w.say("hello")  # doctest: +SKIP
+    >>> w.transcript  # doctest: +SKIP
+    """
+
+    # A source checkout without the JS build still imports, and says so in the page.
+    _esm = STATIC / "widget.js" if (STATIC / "widget.js").exists() else _UNBUILT
+    _css = STATIC / "widget.css" if (STATIC / "widget.css").exists() else ""
+
+    status = traitlets.Unicode("idle", read_only=True).tag(sync=True)
+    error = traitlets.Unicode("", read_only=True).tag(sync=True)
+    call_id = traitlets.Unicode("", read_only=True).tag(sync=True)
+    muted = traitlets.Bool(False, read_only=True).tag(sync=True)
+    mode = traitlets.Enum(("ephemeral", "relay"), "ephemeral").tag(sync=True)
+    session = traitlets.Dict(read_only=True).tag(sync=True)
+    endpoint_label = traitlets.Unicode("", read_only=True).tag(sync=True)
+    notices = traitlets.List(traitlets.Unicode(), read_only=True).tag(sync=True)
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_MODEL,
+        instructions: str | None = None,
+        voice: str | None = None,
+        output_modalities: list[str] | None = None,
+        turn_detection: dict[str, Any] | Literal["default"] | None = "default",
+        transcription: dict[str, Any] | str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        endpoint: str | Endpoint | None = None,
+        api_key: str | None = None,
+        azure_resource: str | None = None,
+        mode: Literal["ephemeral", "relay"] = "ephemeral",
+        session: dict[str, Any] | None = None,
+        log_size: int = 10_000,
+        **kwargs: Any,
+    ) -> None:
+        _refuse_unknown(kwargs, self.class_trait_names())
+        self._endpoint = resolve_endpoint(endpoint, api_key=api_key, azure_resource=azure_resource)
+        config = build_session(
+            model=model,
+            instructions=instructions,
+            voice=voice,
+            output_modalities=output_modalities,
+            turn_detection=turn_detection,
+            transcription=transcription,
+            tools=tools,
+            extra=session,
+        )
+        super().__init__(mode=mode, **kwargs)
+        self.set_trait("session", config)
+        self.set_trait("endpoint_label", self._endpoint.label)
+        self.events = EventLog(maxlen=log_size)
+        self.conversation = Conversation()
+        self._handlers: dict[str, list[Handler]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.RLock()
+        self._http: httpx.AsyncClient | None = None
+        self._front_end_timer: threading.Timer | None = None
+        self.on_msg(self._on_browser_message)
+
+    # --- public API ------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._endpoint
+
+    @property
+    def transcript(self) -> Transcript:
+        """The turns so far as ``(role, text)``; ``.to_markdown()`` for a cell."""
+        return self.conversation.transcript
+
+    def connect(self) -> None:
+        """Start the call (the same as clicking Connect in a view).
+
+        Returns at once: the browser sets up the call and ``status`` follows it
+        (``connecting`` → ``connected``). Events sent before then are queued.
+        """
+        if self.status in ("connecting", "connected"):
+            return
+        try:
+            self._endpoint.headers()
+        except ConfigError as exc:
+            self._set_status("error", str(exc))
+            raise
+        self._set_status("connecting", "")
+        self.set_trait("call_id", "")
+        self._post({"kind": "connect"})
+        self._watch_front_end()
+
+    def disconnect(self) -> None:
+        """End the call in the browser (releasing the microphone)."""
+        self._pending.clear()
+        self._post({"kind": "disconnect"})
+
+    def hangup(self) -> None:
+        """End the call, and also end it on the provider's side (``/calls/{id}/hangup``)."""
+        call_id = self.call_id
+        self.disconnect()
+        if call_id:
+            self._spawn(self._hangup(call_id))
+
+    def mute(self, muted: bool = True) -> None:
+        """Mute (or with ``False`` unmute) the microphone; ``muted`` follows."""
+        self._post({"kind": "mute", "muted": bool(muted)})
+
+    def unmute(self) -> None:
+        self.mute(False)
+
+    def send(
+        self, event: dict[str, Any] | list[dict[str, Any]], buffers: None = None
+    ) -> list[dict[str, Any]]:
+        """Validate client event(s) and send them on the data channel, in one message.
+
+        Raises :class:`~realtime_widget.events.InvalidEventError` before anything is sent if the
+        API would refuse one (all are checked first). While the call is connecting, events wait
+        for it. Returns the events as sent, each with its ``event_id``.
+
+        >>> w.send({"type": "response.create", "response": {"instructions": "Say hi."}})
+        ... # doctest: +SKIP
+        """
+        if buffers is not None:
+            raise TypeError("RealtimeWidget.send takes client events, not binary buffers.")
+        prepared = [events.prepare(e) for e in (event if isinstance(event, list) else [event])]
+        with self._lock:
+            if self.status == "connecting":
+                self._pending.extend(prepared)
+                return prepared
+            if self.status != "connected":
+                raise RuntimeError(
+                    f"Not connected (status: {self.status}): call connect() first, "
+                    "or click Connect in the widget."
+                )
+        self._post({"kind": "send", "events": prepared})
+        return prepared
+
+    def _post(self, message: dict[str, Any]) -> None:
+        """A custom message to the browser (the protocol of docs/protocol.md)."""
+        super().send(message)
+
+    def update_session(self, **fields: Any) -> dict[str, Any]:
+        """Change the session live (``session.update``), e.g. ``update_session(instructions=…)``.
+
+        ``session`` follows once the server confirms with ``session.updated``.
+        """
+        try:
+            validate_session({"type": "realtime", **fields})
+        except SchemaError as exc:
+            raise events.InvalidEventError(
+                f"Not sent: {exc.message}", param=exc.param, code=exc.code
+            ) from None
+        if self.status in ("idle", "closed", "error"):
+            # Not in a call: the change applies to the next one.
+            self.set_trait("session", _merge(self.session, fields))
+            return events.session_update(fields)
+        return self.send(events.session_update(fields))[0]
+
+    def say(self, text: str, **response: Any) -> None:
+        """Add a user text turn and ask for a response (``response`` overrides, e.g. voice)."""
+        self.send([events.user_text(text), events.response_create(**response)])
+
+    def interrupt(self) -> None:
+        """Stop the model: cancel the response and clear the audio already queued to play."""
+        self.send([{"type": "response.cancel"}, {"type": "output_audio_buffer.clear"}])
+
+    @overload
+    def on(self, event_type: str) -> Callable[[H], H]: ...
+
+    @overload
+    def on(self, event_type: str, handler: H) -> H: ...
+
+    def on(self, event_type: str, handler: H | None = None) -> H | Callable[[H], H]:
+        """Call ``handler(event)`` for every event of a type (``"*"``: all), both directions.
+
+        >>> @w.on("response.done")  # doctest: +SKIP
+        ... def done(event): print(event["response"]["usage"])
+        """
+
+        def register(fn: H) -> H:
+            with self._lock:
+                self._handlers.setdefault(event_type, []).append(fn)
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def off(self, event_type: str, handler: Handler | None = None) -> None:
+        """Remove one handler, or all handlers of a type."""
+        with self._lock:
+            if handler is None:
+                self._handlers.pop(event_type, None)
+            elif handler in self._handlers.get(event_type, []):
+                self._handlers[event_type].remove(handler)
+
+    def close(self) -> None:
+        """Close the widget: the browser ends the call and releases the microphone."""
+        # close() also runs from __del__, possibly on a widget whose __init__ failed.
+        if getattr(self, "_front_end_timer", None) is not None:
+            self._cancel_front_end_timer()
+        for task in list(getattr(self, "_tasks", ())):
+            task.cancel()
+        super().close()
+
+    # --- browser messages --------------------------------------------------------------------
+
+    def _on_browser_message(self, _widget: Any, content: Any, _buffers: list[bytes]) -> None:
+        try:
+            message = parse_browser_message(content)
+        except MessageError as exc:
+            self._notice(f"Ignored a browser message: {exc}")
+            return
+        kind = message["kind"]
+        if kind == "events":
+            self._receive_events(message["events"])
+        elif kind == "status":
+            self._receive_status(message)
+        else:
+            self._spawn(self._answer(message))
+
+    def _receive_events(self, batch: list[dict[str, Any]]) -> None:
+        now = time.time() * 1000
+        for entry in batch:
+            record = EventRecord(entry["dir"], entry["event"], float(entry["t"]), now)
+            self.events.append(record)
+            if record.direction == "in":
+                self.conversation.apply(record.event)
+                if record.type == "session.updated" or record.type == "session.created":
+                    session = record.event.get("session")
+                    if isinstance(session, dict):
+                        self.set_trait("session", session)
+            self._dispatch(record)
+
+    def _dispatch(self, record: EventRecord) -> None:
+        with self._lock:
+            handlers = [*self._handlers.get(record.type, []), *self._handlers.get("*", [])]
+        for handler in handlers:
+            try:
+                result = handler(record.event)
+                if asyncio.iscoroutine(result):
+                    self._spawn(result)
+            except Exception as exc:  # a handler's bug must not stop the others
+                name = getattr(handler, "__name__", repr(handler))
+                self._notice(f"Handler {name} for {record.type} failed: {exc!r}")
+                traceback.print_exc()
+
+    def _receive_status(self, message: dict[str, Any]) -> None:
+        status = message["status"]
+        self._cancel_front_end_timer()
+        if message.get("call_id"):
+            self.set_trait("call_id", message["call_id"])
+        if "muted" in message:
+            self.set_trait("muted", bool(message["muted"]))
+        error = message.get("error") or ""
+        if status == "error" and message.get("step"):
+            error = f"[{message['step']}] {error}"
+        self._set_status(status, error if status in ("error", "closed") else "")
+        if status == "connected":
+            with self._lock:
+                pending, self._pending = self._pending, []
+            if pending:
+                self._post({"kind": "send", "events": pending})
+        elif status in ("closed", "error"):
+            self._pending.clear()
+
+    async def _answer(self, request: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
+        try:
+            http = self._client()
+            if request["op"] == "key":
+                secret = await auth.mint_client_secret(http, self._endpoint, dict(self.session))
+                reply |= {
+                    "ok": True,
+                    "value": {
+                        "secret": secret.value,
+                        "calls_url": self._endpoint.calls_url,
+                        "expires_at": secret.expires_at,
+                    },
+                }
+            else:
+                answer, call_id = await auth.relay_offer(
+                    http, self._endpoint, request["sdp"], dict(self.session)
+                )
+                self.set_trait("call_id", call_id)
+                reply |= {"ok": True, "value": {"sdp": answer, "call_id": call_id}}
+        except (auth.RealtimeAuthError, ConfigError) as exc:
+            reply |= {"ok": False, "error": str(exc)}
+        self._post(reply)
+
+    async def _hangup(self, call_id: str) -> None:
+        try:
+            await auth.hangup(self._client(), self._endpoint, call_id)
+        except auth.RealtimeAuthError as exc:
+            self._notice(str(exc))
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        # One client per widget reuses connections (a mint and a relay in one call).
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient()
+        return self._http
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = _background_loop()
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+            return
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _set_status(self, status: str, error: str) -> None:
+        with self.hold_trait_notifications():
+            self.set_trait("error", error)
+            self.set_trait("status", status)
+
+    def _notice(self, text: str) -> None:
+        self.set_trait("notices", [*self.notices, text][-MAX_NOTICES:])
+
+    def _watch_front_end(self) -> None:
+        # A cell can't wait for the browser, but a missing front end must not stay silent.
+        self._cancel_front_end_timer()
+        timer = threading.Timer(FRONT_END_TIMEOUT_S, self._front_end_missing)
+        timer.daemon = True
+        self._front_end_timer = timer
+        timer.start()
+
+    def _front_end_missing(self) -> None:
+        if self.status == "connecting":
+            self._set_status(
+                "error",
+                "No answer from the widget's front end: display the widget (make it the last "
+                "line of a cell) in JupyterLab, Notebook 7 or VS Code, then connect again.",
+            )
+
+    def _cancel_front_end_timer(self) -> None:
+        if self._front_end_timer is not None:
+            self._front_end_timer.cancel()
+            self._front_end_timer = None
+
+    def __repr__(self) -> str:
+        return (
+            f"RealtimeWidget(status={self.status!r}, model={self.session.get('model')!r}, "
+            f"endpoint={self._endpoint.name!r}, key={mask(self._endpoint.api_key)}, "
+            f"events={len(self.events)})"
+        )
+
+
+def _merge(session: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    merged = {**session}
+    for key, value in fields.items():
+        if key == "audio" and isinstance(value, dict):
+            audio = {**merged.get("audio", {})}
+            for side, part in value.items():
+                audio[side] = {**audio.get(side, {}), **part}
+            merged["audio"] = audio
+        else:
+            merged[key] = value
+    return merged
+
+
+def _refuse_unknown(kwargs: dict[str, Any], traits: list[str]) -> None:
+    unknown = [k for k in kwargs if k not in traits]
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, [*_OWN_KWARGS, *traits], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"RealtimeWidget got an unknown keyword argument {name!r}.{hint}")
+
+
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """A loop of our own, for when a message arrives where no loop runs (some front ends)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=_loop.run_forever, name="realtime-widget-io", daemon=True
+            ).start()
+        return _loop

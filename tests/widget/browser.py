@@ -1,0 +1,59 @@
+"""A stand-in for the browser side of the comm: it speaks docs/protocol.md to the widget.
+
+Messages go through ipywidgets' own comm handling (``_handle_msg``), exactly as a front end's
+``model.send`` arrives; everything the kernel sends (state updates and custom messages) is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from realtime_widget import RealtimeWidget
+
+
+class FakeBrowser:
+    def __init__(self, widget: RealtimeWidget) -> None:
+        self.widget = widget
+        self.sent: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        widget.comm.send = self._capture  # type: ignore[method-assign]
+
+    def _capture(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        self.sent.append(data)
+        self._changed.set()
+
+    def post(self, content: dict[str, Any]) -> None:
+        self.widget._handle_msg(
+            {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+        )
+
+    def custom(self, kind: str | None = None) -> list[dict[str, Any]]:
+        messages = [d["content"] for d in self.sent if d.get("method") == "custom"]
+        return [m for m in messages if kind is None or m.get("kind") == kind]
+
+    def wire_text(self) -> str:
+        """Everything the kernel sent over the comm, as text (for secret scans)."""
+        return json.dumps(self.sent)
+
+    async def wait_custom(self, kind: str, count: int = 1, timeout: float = 10) -> dict[str, Any]:
+        async def wait() -> dict[str, Any]:
+            while True:
+                found = self.custom(kind)
+                if len(found) >= count:
+                    return found[count - 1]
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def status(self, status: str, **fields: Any) -> None:
+        self.post({"kind": "status", "status": status, **fields})
+
+    def events(self, *events: dict[str, Any], direction: str = "in") -> None:
+        now = time.time() * 1000
+        self.post(
+            {"kind": "events", "events": [{"dir": direction, "t": now, "event": e} for e in events]}
+        )
