@@ -151,12 +151,22 @@ class LocalServer:
 
 def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, api_key: str | None = None) -> None:
     """Serve in the foreground until interrupted (the ``realtime-widget serve`` command)."""
+    asyncio.run(_serve_forever(host, port, api_key))
+
+
+async def _serve_forever(host: str, port: int, api_key: str | None) -> None:
     check_exposure(host, api_key)
     if is_loopback(host):
         use_loopback_candidates()
-    realtime = RealtimeServer(api_key=api_key)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
-    print(f"realtime-widget local server: http://{shown}:{port}/v1", flush=True)
-    if api_key is None:
-        print("Any non-empty API key is accepted (loopback only). Ctrl-C stops.", flush=True)
-    web.run_app(realtime.app, host=host, port=port, print=None, access_log=None)
+    runner = web.AppRunner(RealtimeServer(api_key=api_key).app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound = int(runner.addresses[0][1])  # the real port, when asked for port 0
+        shown = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
+        print(f"realtime-widget local server: http://{shown}:{bound}/v1", flush=True)
+        if api_key is None:
+            print("Any non-empty API key is accepted (loopback only). Ctrl-C stops.", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
