@@ -1,0 +1,103 @@
+// The bridge to the kernel: batches data-channel events into few custom messages, runs
+// request/reply exchanges with ids, and dispatches the kernel's messages. No DOM here.
+
+import type { AnyModel } from "@anywidget/types";
+import {
+  type BrowserMessage,
+  type EventRecord,
+  type KernelMessage,
+  parseKernelMessage,
+} from "./protocol";
+
+const FLUSH_MS = 4; // events arriving within this window travel in one message
+const REQUEST_TIMEOUT_MS = 20_000;
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: number };
+
+export class Bridge {
+  private batch: EventRecord[] = [];
+  private flushTimer: number | null = null;
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  private listeners = new Set<(msg: KernelMessage) => void>();
+  private readonly onCustom = (raw: unknown) => this.receive(raw);
+
+  constructor(private readonly model: AnyModel) {
+    model.on("msg:custom", this.onCustom);
+  }
+
+  /** Queue one event for the kernel; it leaves with any others from the same few ms. */
+  event(record: EventRecord): void {
+    this.batch.push(record);
+    if (this.flushTimer === null) {
+      this.flushTimer = window.setTimeout(() => this.flush(), FLUSH_MS);
+    }
+  }
+
+  flush(): void {
+    if (this.flushTimer !== null) {
+      window.clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    if (this.batch.length === 0) return;
+    const events = this.batch;
+    this.batch = [];
+    this.post({ kind: "events", events });
+  }
+
+  post(message: BrowserMessage): void {
+    if (message.kind !== "events") this.flush(); // keep events ahead of what follows them
+    this.model.send(message);
+  }
+
+  /** Ask the kernel for something (a key, a relayed answer); rejects with its error text. */
+  request(op: "key"): Promise<unknown>;
+  request(op: "relay", sdp: string): Promise<unknown>;
+  request(op: "key" | "relay", sdp?: string): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = window.setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          new Error(
+            `The kernel did not answer within ${REQUEST_TIMEOUT_MS / 1000} s. ` +
+              "Is it busy running a cell, or was it restarted? Re-run the widget's cell.",
+          ),
+        );
+      }, REQUEST_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      this.post(op === "relay" ? { kind: "request", id, op, sdp: sdp ?? "" } : { kind: "request", id, op });
+    });
+  }
+
+  onMessage(listener: (msg: KernelMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private receive(raw: unknown): void {
+    const msg = parseKernelMessage(raw);
+    if (msg === null) return; // not ours (or malformed): ignore rather than break the call
+    if (msg.kind === "reply") {
+      const waiting = this.pending.get(msg.id);
+      if (!waiting) return;
+      this.pending.delete(msg.id);
+      window.clearTimeout(waiting.timer);
+      if (msg.ok) waiting.resolve(msg.value);
+      else waiting.reject(new Error(msg.error));
+      return;
+    }
+    for (const listener of this.listeners) listener(msg);
+  }
+
+  dispose(): void {
+    this.flush();
+    this.model.off("msg:custom", this.onCustom);
+    for (const [, waiting] of this.pending) {
+      window.clearTimeout(waiting.timer);
+      waiting.reject(new Error("The widget was closed."));
+    }
+    this.pending.clear();
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,320 @@
+// The Call: one per widget model. Microphone, RTCPeerConnection, the "oai-events" data channel,
+// the SDP exchange (ephemeral key or kernel relay) and the model's audio. It never touches the
+// DOM except its own hidden <audio> element; views listen to it.
+
+import type { AnyModel } from "@anywidget/types";
+import type { Bridge } from "./bridge";
+import { Emitter } from "./emitter";
+import {
+  type EventRecord,
+  isKeyReply,
+  isRelayReply,
+  type RealtimeEvent,
+  type Status,
+  type Step,
+  now,
+} from "./protocol";
+import { TranscriptModel } from "./transcript";
+
+const OPEN_TIMEOUT_MS = 15_000;
+const MIC_CONSTRAINTS: MediaStreamConstraints = {
+  audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+};
+
+export interface CallState {
+  status: Status;
+  error: string | null;
+  step: Step | null;
+  callId: string | null;
+  muted: boolean;
+}
+
+type CallEvents = { state: CallState; event: EventRecord; transcript: null };
+
+class StepError extends Error {
+  constructor(
+    readonly step: Step,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+declare global {
+  interface Window {
+    __rtw_calls?: Set<Call>;
+  }
+}
+
+export class Call extends Emitter<CallEvents> {
+  state: CallState = { status: "idle", error: null, step: null, callId: null, muted: false };
+  readonly transcript = new TranscriptModel();
+  private pc: RTCPeerConnection | null = null;
+  private channel: RTCDataChannel | null = null;
+  private mic: MediaStream | null = null;
+  private audio: HTMLAudioElement | null = null;
+  private outbox: RealtimeEvent[] = [];
+  private attempt = 0; // bumps on every start/stop so stale async steps know to give up
+  timings: Record<string, number> = {};
+
+  constructor(
+    private readonly model: AnyModel,
+    private readonly bridge: Bridge,
+  ) {
+    super();
+    (window.__rtw_calls ??= new Set()).add(this);
+  }
+
+  get micTrack(): MediaStreamTrack | null {
+    return this.mic?.getAudioTracks()[0] ?? null;
+  }
+
+  /** Start the call; resolves once connected or failed (the state says which). */
+  async start(): Promise<void> {
+    if (this.state.status === "connecting" || this.state.status === "connected") return;
+    const attempt = ++this.attempt;
+    const mode = this.model.get("mode") === "relay" ? "relay" : "ephemeral";
+    this.timings = { start: now() };
+    this.outbox = [];
+    this.setState({ status: "connecting", error: null, step: null, callId: null });
+    // The key is minted while the microphone opens: the two waits overlap.
+    const key = mode === "ephemeral" ? this.bridge.request("key") : null;
+    key?.catch(() => undefined); // handled below; avoid an unhandled-rejection report meanwhile
+    try {
+      this.mic = await this.openMicrophone();
+      this.check(attempt);
+      const pc = new RTCPeerConnection();
+      this.pc = pc;
+      this.audio = document.createElement("audio");
+      this.audio.autoplay = true;
+      this.audio.style.display = "none";
+      this.audio.dataset.rtw = "remote-audio";
+      document.body.appendChild(this.audio);
+      pc.ontrack = (e) => {
+        if (this.audio) this.audio.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+      };
+      for (const track of this.mic.getAudioTracks()) pc.addTrack(track, this.mic);
+      const opened = this.openChannel(pc, attempt);
+      pc.oniceconnectionstatechange = () => {
+        if (pc.iceConnectionState === "failed" && this.attempt === attempt) {
+          this.fail(attempt, "ice", "The network connection (ICE) failed: the server could not be reached for media. Check firewalls/VPNs, then connect again.");
+        }
+      };
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      this.timings.offer = now();
+      this.check(attempt);
+      const answer = mode === "relay" ? await this.relay(offer.sdp ?? "") : await this.post(key!, offer.sdp ?? "");
+      this.check(attempt);
+      this.timings.answer = now();
+      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+      this.setState({ callId: answer.callId });
+      await opened;
+    } catch (error) {
+      if (this.attempt !== attempt) return; // stopped meanwhile: nothing to report
+      if (error instanceof StepError) this.fail(attempt, error.step, error.message);
+      else this.fail(attempt, "sdp", `Setting up the call failed: ${String(error)}`);
+    }
+  }
+
+  private check(attempt: number): void {
+    if (this.attempt !== attempt) throw new Error("superseded");
+  }
+
+  private async openMicrophone(): Promise<MediaStream> {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw new StepError("microphone", "This page cannot use a microphone (no mediaDevices: it needs https or localhost, and a browser that allows it).");
+    }
+    try {
+      return await navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS);
+    } catch (error) {
+      const name = (error as DOMException).name;
+      const advice =
+        name === "NotAllowedError"
+          ? "Microphone access was denied: allow it in the browser's site settings, then connect again."
+          : name === "NotFoundError"
+            ? "No microphone was found: plug one in (or choose one in the system settings), then connect again."
+            : `The microphone could not be opened (${name}): close other apps using it, then connect again.`;
+      throw new StepError("microphone", advice);
+    }
+  }
+
+  private openChannel(pc: RTCPeerConnection, attempt: number): Promise<void> {
+    const channel = pc.createDataChannel("oai-events");
+    this.channel = channel;
+    channel.onmessage = (e) => {
+      let event: RealtimeEvent;
+      try {
+        event = JSON.parse(String(e.data));
+      } catch {
+        return; // not JSON: nothing a view or the kernel could use
+      }
+      this.record("in", event);
+    };
+    return new Promise((resolve, reject) => {
+      const timer = window.setTimeout(
+        () => reject(new StepError("ice", `No connection to the server within ${OPEN_TIMEOUT_MS / 1000} s (ICE did not complete). Check the network, then connect again.`)),
+        OPEN_TIMEOUT_MS,
+      );
+      channel.onopen = () => {
+        window.clearTimeout(timer);
+        if (this.attempt !== attempt) return;
+        this.timings.open = now();
+        this.setState({ status: "connected", error: null, step: null });
+        const queued = this.outbox;
+        this.outbox = [];
+        this.send(queued);
+        resolve();
+      };
+      channel.onclose = () => {
+        window.clearTimeout(timer);
+        if (this.attempt !== attempt) return;
+        if (this.state.status === "connected") {
+          this.end("The call ended: the server closed the data channel (hang-up, session limit or a dropped connection).");
+        } else {
+          reject(new StepError("channel", "The data channel closed before the call was set up."));
+        }
+      };
+    });
+  }
+
+  private async post(key: Promise<unknown>, sdp: string): Promise<{ sdp: string; callId: string | null }> {
+    let secret: unknown;
+    try {
+      secret = await key;
+    } catch (error) {
+      throw new StepError("key", (error as Error).message);
+    }
+    if (!isKeyReply(secret)) throw new StepError("key", "The kernel's key reply was malformed.");
+    let res: Response;
+    try {
+      res = await fetch(secret.calls_url, {
+        method: "POST",
+        body: sdp,
+        headers: { Authorization: `Bearer ${secret.secret}`, "Content-Type": "application/sdp" },
+      });
+    } catch (error) {
+      throw new StepError("sdp", `Could not reach ${secret.calls_url} from the browser (${String(error)}). Check the network, or use mode="relay" to let the kernel post the offer.`);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text.slice(0, 300);
+      try {
+        message = JSON.parse(text).error?.message ?? message;
+      } catch {
+        // not JSON: keep the text
+      }
+      throw new StepError("sdp", `The server refused the SDP offer (${res.status}): ${message}`);
+    }
+    const location = res.headers.get("Location") ?? "";
+    return { sdp: text, callId: location ? location.split("/").filter(Boolean).pop() ?? null : null };
+  }
+
+  private async relay(sdp: string): Promise<{ sdp: string; callId: string | null }> {
+    let reply: unknown;
+    try {
+      reply = await this.bridge.request("relay", sdp);
+    } catch (error) {
+      throw new StepError("sdp", (error as Error).message);
+    }
+    if (!isRelayReply(reply)) throw new StepError("sdp", "The kernel's relay reply was malformed.");
+    return { sdp: reply.sdp, callId: reply.call_id || null };
+  }
+
+  /** Send client events on the data channel (queued while connecting). */
+  send(events: RealtimeEvent[]): void {
+    for (const event of events) {
+      if (this.channel?.readyState === "open") {
+        this.channel.send(JSON.stringify(event));
+        this.record("out", event);
+      } else if (this.state.status === "connecting") {
+        this.outbox.push(event);
+      }
+    }
+  }
+
+  private record(dir: "in" | "out", event: RealtimeEvent): void {
+    const record: EventRecord = { dir, t: now(), event };
+    this.bridge.event(record);
+    if (dir === "in" && this.transcript.apply(event)) this.emit("transcript", null);
+    this.emit("event", record);
+  }
+
+  setMuted(muted: boolean): void {
+    for (const track of this.mic?.getAudioTracks() ?? []) track.enabled = !muted;
+    this.setState({ muted });
+  }
+
+  /** End the call and release the microphone. */
+  stop(reason: string | null = null): void {
+    if (this.state.status === "idle" || this.state.status === "closed") return;
+    this.end(reason);
+  }
+
+  private end(reason: string | null): void {
+    this.attempt++;
+    this.release();
+    this.setState({ status: "closed", error: reason, step: null });
+  }
+
+  private fail(attempt: number, step: Step, message: string): void {
+    if (this.attempt !== attempt) return;
+    this.attempt++;
+    this.release();
+    this.setState({ status: "error", error: message, step });
+  }
+
+  private release(): void {
+    for (const track of this.mic?.getTracks() ?? []) track.stop();
+    this.mic = null;
+    if (this.channel) {
+      this.channel.onclose = null;
+      this.channel.close();
+      this.channel = null;
+    }
+    this.pc?.close();
+    this.pc = null;
+    if (this.audio) {
+      this.audio.srcObject = null;
+      this.audio.remove();
+      this.audio = null;
+    }
+    this.outbox = [];
+  }
+
+  private setState(change: Partial<CallState>): void {
+    this.state = { ...this.state, ...change };
+    if (this.state.status !== "idle") {
+      this.bridge.post({
+        kind: "status",
+        status: this.state.status,
+        error: this.state.error,
+        step: this.state.step,
+        call_id: this.state.callId,
+        muted: this.state.muted,
+      });
+    }
+    this.emit("state", this.state);
+  }
+
+  /** Inbound audio as getStats reports it (for tests and meters). */
+  async inboundAudio(): Promise<{ energy: number; level: number; packets: number }> {
+    const out = { energy: 0, level: 0, packets: 0 };
+    if (!this.pc) return out;
+    const stats = await this.pc.getStats();
+    stats.forEach((report) => {
+      if (report.type === "inbound-rtp" && report.kind === "audio") {
+        out.energy += report.totalAudioEnergy ?? 0;
+        out.level = Math.max(out.level, report.audioLevel ?? 0);
+        out.packets += report.packetsReceived ?? 0;
+      }
+    });
+    return out;
+  }
+
+  dispose(): void {
+    this.stop("The widget was closed.");
+    this.clear();
+    window.__rtw_calls?.delete(this);
+  }
+}

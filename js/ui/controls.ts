@@ -1,0 +1,60 @@
+// Controls: connect/disconnect, mute, the status line (with the error and what to do).
+
+import type { AnyModel } from "@anywidget/types";
+import type { Call, CallState } from "../call";
+import { h } from "./dom";
+
+const LABELS: Record<CallState["status"], string> = {
+  idle: "Not connected",
+  connecting: "Connecting…",
+  connected: "Connected",
+  closed: "Call ended",
+  error: "Error",
+};
+
+export function renderControls(el: HTMLElement, model: AnyModel, call: Call): () => void {
+  const connect = h("button", { className: "rtw-button rtw-connect", type: "button" });
+  const mute = h("button", { className: "rtw-button rtw-mute", type: "button" });
+  const dot = h("span", { className: "rtw-dot" });
+  const label = h("span", { className: "rtw-status-label" });
+  const status = h("span", { className: "rtw-status", role: "status" }, dot, label);
+  const endpoint = h("span", { className: "rtw-endpoint" });
+  const error = h("div", { className: "rtw-error", role: "alert" });
+  const notices = h("div", { className: "rtw-notices" });
+  el.append(h("div", { className: "rtw-controls" }, connect, mute, status, endpoint), error, notices);
+
+  connect.addEventListener("click", () => {
+    const busy = call.state.status === "connecting" || call.state.status === "connected";
+    if (busy) call.stop();
+    else void call.start();
+  });
+  mute.addEventListener("click", () => call.setMuted(!call.state.muted));
+
+  const draw = (state: CallState) => {
+    const busy = state.status === "connecting" || state.status === "connected";
+    connect.textContent = busy ? "Disconnect" : "Connect";
+    connect.setAttribute("aria-pressed", String(busy));
+    mute.textContent = state.muted ? "Unmute" : "Mute";
+    mute.disabled = state.status !== "connected";
+    mute.setAttribute("aria-pressed", String(state.muted));
+    el.dataset.status = state.status;
+    label.textContent = LABELS[state.status] + (state.callId ? ` · ${state.callId}` : "");
+    error.textContent = state.error ? (state.step ? `[${state.step}] ` : "") + state.error : "";
+    error.hidden = !state.error;
+  };
+  const drawModel = () => {
+    endpoint.textContent = String(model.get("endpoint_label") ?? "");
+    const list = (model.get("notices") as string[] | undefined) ?? [];
+    notices.replaceChildren(...list.map((text) => h("div", { className: "rtw-notice" }, text)));
+  };
+  draw(call.state);
+  drawModel();
+  const off = call.on("state", draw);
+  model.on("change:notices", drawModel);
+  model.on("change:endpoint_label", drawModel);
+  return () => {
+    off();
+    model.off("change:notices", drawModel);
+    model.off("change:endpoint_label", drawModel);
+  };
+}

@@ -1,0 +1,47 @@
+// The anywidget entry: `initialize` makes the one Call (and Bridge) of a widget model; `render`
+// draws a view of it. Two views of one widget share one call.
+
+import type { AnyModel, Initialize, Render } from "@anywidget/types";
+import { Bridge } from "./bridge";
+import { Call } from "./call";
+import { renderControls } from "./ui/controls";
+import { h } from "./ui/dom";
+import { renderTranscript } from "./ui/transcript";
+
+const calls = new WeakMap<AnyModel, Call>();
+
+const initialize: Initialize = ({ model }) => {
+  const bridge = new Bridge(model);
+  const call = new Call(model, bridge);
+  calls.set(model, call);
+  const off = bridge.onMessage((msg) => {
+    if (msg.kind === "connect") void call.start();
+    else if (msg.kind === "disconnect") call.stop();
+    else if (msg.kind === "mute") call.setMuted(msg.muted);
+    else if (msg.kind === "send") call.send(msg.events);
+  });
+  // Closing the widget (or the kernel going away) ends the call and frees the microphone.
+  return () => {
+    off();
+    call.dispose();
+    bridge.dispose();
+    calls.delete(model);
+  };
+};
+
+const render: Render = ({ model, el }) => {
+  const call = calls.get(model);
+  const root = h("div", { className: "rtw-root" });
+  el.append(root);
+  if (!call) {
+    root.textContent = "realtime-widget: this view has no call (the widget was closed).";
+    return;
+  }
+  const cleanups = [renderControls(root, model, call), renderTranscript(root, call)];
+  return () => {
+    for (const cleanup of cleanups) cleanup();
+    root.remove();
+  };
+};
+
+export default { initialize, render };
