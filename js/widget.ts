@@ -8,12 +8,15 @@ import { renderControls } from "./ui/controls";
 import { h } from "./ui/dom";
 import { renderTranscript } from "./ui/transcript";
 
-const calls = new WeakMap<AnyModel, Call>();
+// anywidget hands initialize and each render a different proxy of the same model, so the call
+// is found by the widget's own id (a synced trait set once in Python), not by object identity.
+const calls = new Map<string, Call>();
+const keyOf = (model: AnyModel): string => String(model.get("_call_key"));
 
 const initialize: Initialize = ({ model }) => {
   const bridge = new Bridge(model);
   const call = new Call(model, bridge);
-  calls.set(model, call);
+  calls.set(keyOf(model), call);
   const off = bridge.onMessage((msg) => {
     if (msg.kind === "connect") void call.start();
     else if (msg.kind === "disconnect") call.stop();
@@ -25,12 +28,12 @@ const initialize: Initialize = ({ model }) => {
     off();
     call.dispose();
     bridge.dispose();
-    calls.delete(model);
+    calls.delete(keyOf(model));
   };
 };
 
 const render: Render = ({ model, el }) => {
-  const call = calls.get(model);
+  const call = calls.get(keyOf(model));
   const root = h("div", { className: "rtw-root" });
   el.append(root);
   if (!call) {

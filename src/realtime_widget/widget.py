@@ -9,6 +9,7 @@ docs/protocol.md). This class is plumbing: the protocol pieces live in ``auth``,
 from __future__ import annotations
 
 import asyncio
+import secrets
 import difflib
 import threading
 import time
@@ -76,6 +77,8 @@ class RealtimeWidget(anywidget.AnyWidget):
     session = traitlets.Dict(read_only=True).tag(sync=True)
     endpoint_label = traitlets.Unicode("", read_only=True).tag(sync=True)
     notices = traitlets.List(traitlets.Unicode(), read_only=True).tag(sync=True)
+    # Lets every view in the page find this widget's one call (see js/widget.ts).
+    _call_key = traitlets.Unicode(read_only=True).tag(sync=True)
 
     def __init__(
         self,
@@ -107,9 +110,11 @@ class RealtimeWidget(anywidget.AnyWidget):
             tools=tools,
             extra=session,
         )
-        super().__init__(mode=mode, **kwargs)
+        # Set before the comm opens, so the browser's first state (and initialize) has them.
         self.set_trait("session", config)
         self.set_trait("endpoint_label", self._endpoint.label)
+        self.set_trait("_call_key", secrets.token_hex(8))
+        super().__init__(mode=mode, **kwargs)
         self.events = EventLog(maxlen=log_size)
         self.conversation = Conversation()
         self._handlers: dict[str, list[Handler]] = {}
@@ -243,6 +248,41 @@ class RealtimeWidget(anywidget.AnyWidget):
             return fn
 
         return register(handler) if handler is not None else register
+
+    def wait_for(self, event_type: str, *, timeout: float = 30.0) -> asyncio.Future[dict[str, Any]]:
+        """A future of the next event of a type, registered now: ``await`` it in a cell.
+
+        Awaiting lets the browser's messages through on ipykernel 7 (JupyterLab 4.4+,
+        Notebook 7). Create it *before* the action it waits for::
+
+            reply = w.wait_for("response.done")
+            w.say("hello")
+            event = await reply
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+        def settle(event: dict[str, Any]) -> None:
+            if not future.done():
+                future.set_result(event)
+
+        def handler(event: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(settle, event)  # handlers may run on a comm thread
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(
+                    TimeoutError(
+                        f"No {event_type} within {timeout:g} s (status: {self.status}). If your "
+                        "front end delivers widget messages only between cells, use "
+                        "w.on(...) callbacks and run the next cell later."
+                    )
+                )
+
+        self.on(event_type, handler)
+        timer = loop.call_later(timeout, expire)
+        future.add_done_callback(lambda _f: (timer.cancel(), self.off(event_type, handler)))
+        return future
 
     def off(self, event_type: str, handler: Handler | None = None) -> None:
         """Remove one handler, or all handlers of a type."""

@@ -1,0 +1,141 @@
+"""The widget end to end: JupyterLab, headless Chromium with a fake microphone, the local server.
+
+The fake microphone loops 1.5 s of silence, 1 s of a 440 Hz tone and 2.5 s of silence, so server
+VAD hears a "turn" every five seconds; tests that are not about the microphone turn VAD off.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import Lab, write_notebook
+
+QUIET = "turn_detection=None"  # VAD off: the looping fake microphone must not barge in
+
+
+def widget_cell(*options: str, name: str = "w") -> str:
+    args = ", ".join(['endpoint="local"', *options])
+    return f"from realtime_widget import RealtimeWidget\n{name} = RealtimeWidget({args})\n{name}"
+
+
+async def click_connect(lab: Lab, index: int = 0) -> None:
+    await lab.page.locator(".rtw-connect").nth(index).click()
+
+
+async def calls_in_page(lab: Lab) -> int:
+    return int(await lab.page.evaluate("() => (window.__rtw_calls || new Set()).size"))
+
+
+async def test_the_quickstart_runs_top_to_bottom(lab: Lab) -> None:
+    await lab.open("quickstart.ipynb")
+    await lab.run_all()
+    # Its last cell disconnects: by then the reply must be in Python and in the page.
+    await lab.wait_kernel("'widget' in globals() and widget.status == 'closed'", timeout=60)
+    transcript = await lab.kernel_json("[[t.role, t.text] for t in widget.transcript]")
+    assert transcript == [["user", "hello"], ["assistant", "You said: hello"]]
+    await lab.page.locator(".rtw-assistant", has_text="You said: hello").first.wait_for()
+    types = await lab.kernel_json("widget.events.types()")
+    assert types[0] == "session.created" and "response.done" in types
+    errors = await lab.page.locator(".jp-OutputArea-output[data-mime-type*='error']").count()
+    assert errors == 0
+
+
+@pytest.mark.parametrize("mode", ["ephemeral", "relay"])
+async def test_connect_in_both_modes_and_say_hello(lab: Lab, workdir: Path, mode: str) -> None:
+    name = write_notebook(workdir, f"modes_{mode}.ipynb", [widget_cell(QUIET, f'mode="{mode}"')])
+    await lab.open(name)
+    await lab.run_all()
+    await lab.page.locator(".rtw-connect").wait_for()
+    await click_connect(lab)
+    await lab.wait_kernel("w.status == 'connected'")
+    await lab.wait_kernel("len(w.events.filter('session.created')) == 1")
+    assert (await lab.kernel("print(w.call_id)")).strip().startswith("rtc_")
+    await lab.kernel('w.say("hello")')
+    await lab.page.locator(".rtw-assistant", has_text="You said: hello").wait_for()
+    await lab.wait_kernel("any(t.text == 'You said: hello' for t in w.transcript)")
+    # Every event went through the kernel with both clocks.
+    record = await lab.kernel_json(
+        "[(r.direction, r.t_browser > 0, r.t_kernel >= r.t_browser - 5000) "
+        "for r in w.events.filter('response.create')][0]"
+    )
+    assert record == ["out", True, True]
+
+
+async def test_the_fake_microphone_drives_vad_and_gets_an_answer(lab: Lab, workdir: Path) -> None:
+    name = write_notebook(workdir, "vad.ipynb", [widget_cell('transcription="whisper-1"')])
+    await lab.open(name)
+    await lab.run_all()
+    await click_connect(lab)
+    await lab.wait_kernel("w.status == 'connected'")
+    await lab.wait_kernel(
+        "len(w.events.filter('input_audio_buffer.speech_stopped')) >= 1", timeout=20
+    )
+    await lab.wait_kernel(
+        "any(t.role == 'assistant' and t.text.startswith('I heard') for t in w.transcript)",
+        timeout=20,
+    )
+    await lab.wait_kernel(
+        "len(w.events.filter('conversation.item.input_audio_transcription.completed')) >= 1"
+    )
+
+
+async def test_the_page_plays_non_silent_model_audio(lab: Lab, workdir: Path) -> None:
+    name = write_notebook(workdir, "audio.ipynb", [widget_cell(QUIET)])
+    await lab.open(name)
+    await lab.run_all()
+    await click_connect(lab)
+    await lab.wait_kernel("w.status == 'connected'")
+    await lab.kernel('w.say("please say something long enough to be heard clearly")')
+    await lab.wait_kernel("len(w.events.filter('output_audio_buffer.stopped')) >= 1", timeout=20)
+    energy = await lab.page.evaluate(
+        "async () => { const [c] = [...window.__rtw_calls]; return (await c.inboundAudio()); }"
+    )
+    assert energy["packets"] > 50 and energy["energy"] > 0.001, energy
+
+
+async def test_two_views_of_one_widget_make_one_call(lab: Lab, workdir: Path) -> None:
+    name = write_notebook(workdir, "views.ipynb", [widget_cell(QUIET), "w"])
+    await lab.open(name)
+    await lab.run_all()
+    await lab.page.locator(".rtw-root").nth(1).wait_for()
+    await click_connect(lab, 1)
+    await lab.wait_kernel("w.status == 'connected'")
+    assert await calls_in_page(lab) == 1
+    await lab.kernel('w.say("one call")')
+    for view in range(2):
+        await lab.page.locator(".rtw-assistant", has_text="You said: one call").nth(view).wait_for()
+
+
+async def test_disconnect_releases_the_microphone(lab: Lab, workdir: Path) -> None:
+    name = write_notebook(workdir, "release.ipynb", [widget_cell(QUIET)])
+    await lab.open(name)
+    await lab.run_all()
+    await click_connect(lab)
+    await lab.wait_kernel("w.status == 'connected'")
+    live = "() => { const [c] = [...window.__rtw_calls]; return c.micTrack?.readyState ?? null; }"
+    assert await lab.page.evaluate(live) == "live"
+    await lab.kernel("w.disconnect()")
+    await lab.wait_kernel("w.status == 'closed'")
+    assert await lab.page.evaluate(live) is None  # tracks stopped and dropped
+    assert await lab.page.locator("audio[data-rtw]").count() == 0
+
+
+async def test_a_refused_key_shows_the_providers_message(lab: Lab, workdir: Path) -> None:
+    cell = (
+        "from realtime_widget import RealtimeWidget\n"
+        "from realtime_widget.local import LocalServer\n"
+        "guarded = LocalServer(api_key='sk-right').start()\n"
+        "w = RealtimeWidget(endpoint=guarded.base_url, api_key='sk-wrong-key-for-test')\n"
+        "w"
+    )
+    name = write_notebook(workdir, "refused.ipynb", [cell])
+    await lab.open(name)
+    await lab.run_all()
+    await click_connect(lab)
+    await lab.wait_kernel("w.status == 'error'")
+    error = json.loads(await lab.kernel("import json; print(json.dumps(w.error))"))
+    assert error.startswith("[key]") and "401" in error and "Incorrect API key" in error
+    await lab.page.locator(".rtw-error", has_text="Incorrect API key").wait_for()
