@@ -9,8 +9,8 @@ docs/protocol.md). This class is plumbing: the protocol pieces live in ``auth``,
 from __future__ import annotations
 
 import asyncio
-import secrets
 import difflib
+import secrets
 import threading
 import time
 import traceback
@@ -281,7 +281,12 @@ class RealtimeWidget(anywidget.AnyWidget):
 
         self.on(event_type, handler)
         timer = loop.call_later(timeout, expire)
-        future.add_done_callback(lambda _f: (timer.cancel(), self.off(event_type, handler)))
+
+        def done(_future: asyncio.Future[dict[str, Any]]) -> None:
+            timer.cancel()
+            self.off(event_type, handler)
+
+        future.add_done_callback(done)
         return future
 
     def off(self, event_type: str, handler: Handler | None = None) -> None:
