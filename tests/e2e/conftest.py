@@ -127,14 +127,19 @@ def write_notebook(root: Path, name: str, cells: list[str]) -> str:
 
 
 class Lab:
-    """A notebook open in a real front end, with a line to its kernel for assertions."""
+    """A notebook open in a real front end (JupyterLab or Notebook 7), with a line to its
+    kernel for assertions."""
 
-    def __init__(self, page: Page, server: JupyterServer) -> None:
+    def __init__(self, page: Page, server: JupyterServer, app: str = "lab") -> None:
         self.page = page
         self.server = server
+        self.app = app
 
-    async def open(self, notebook: str, app: str = "lab") -> None:
-        url = self.server.lab_url(notebook) if app == "lab" else self.server.notebook7_url(notebook)
+    async def open(self, notebook: str) -> None:
+        if self.app == "lab":
+            url = self.server.lab_url(notebook)
+        else:
+            url = self.server.notebook7_url(notebook)
         await self.page.goto(url)
         await self.page.wait_for_function(
             """(path) => {
@@ -193,9 +198,11 @@ class Lab:
         await self.kernel(code, timeout=(timeout + 10) * 1000)
 
 
-@pytest_asyncio.fixture()
-async def lab(context: BrowserContext, jupyter: JupyterServer) -> AsyncIterator[Lab]:
+@pytest_asyncio.fixture(params=["lab", "notebook7"])
+async def lab(
+    request: pytest.FixtureRequest, context: BrowserContext, jupyter: JupyterServer
+) -> AsyncIterator[Lab]:
     page = await context.new_page()
-    yield Lab(page, jupyter)
+    yield Lab(page, jupyter, request.param)
     await page.close()
     jupyter.shutdown_kernels()

@@ -70,6 +70,7 @@ class JupyterServer:
             "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
             f"--LabApp.workspaces_dir={self.state / 'ws'}",
             f"--LabApp.user_settings_dir={self.state / 'settings'}",
             "--LabApp.news_url=None",

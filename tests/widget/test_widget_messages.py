@@ -320,3 +320,21 @@ async def test_hangup_ends_the_call_on_the_provider(local_widget: RealtimeWidget
             headers={"Authorization": "Bearer sk-x"},
         )
     assert res.status_code == 404
+
+
+async def test_wait_for_is_a_future_of_the_next_event_of_a_type(
+    local_widget: RealtimeWidget,
+) -> None:
+    import asyncio
+
+    browser = FakeBrowser(local_widget)
+    done = local_widget.wait_for("response.done", timeout=5)
+    browser.events({"type": "response.created", "event_id": "a", "response": {"id": "r1"}})
+    assert not done.done()
+    browser.events({"type": "response.done", "event_id": "b", "response": {"id": "r1"}})
+    event = await asyncio.wait_for(done, 5)
+    assert event["response"]["id"] == "r1"
+    assert not local_widget._handlers.get("response.done")  # the one-shot handler is gone
+    late = local_widget.wait_for("session.updated", timeout=0.05)
+    with pytest.raises(TimeoutError, match="session.updated"):
+        await late
