@@ -336,5 +336,5 @@ async def test_wait_for_is_a_future_of_the_next_event_of_a_type(
     assert event["response"]["id"] == "r1"
     assert not local_widget._handlers.get("response.done")  # the one-shot handler is gone
     late = local_widget.wait_for("session.updated", timeout=0.05)
-    with pytest.raises(TimeoutError, match="session.updated"):
+    with pytest.raises(TimeoutError, match=r"session\.updated"):
         await late
