@@ -9,14 +9,19 @@ import {
   parseKernelMessage,
 } from "./protocol";
 
-const FLUSH_MS = 4; // events arriving within this window travel in one message
+// Events go to the kernel on the next task after they arrive (so those already queued travel
+// together), and during a burst at most once per BURST_MS: one message per burst window, no
+// added latency for a lone event.
+const BURST_MS = 4;
 const REQUEST_TIMEOUT_MS = 20_000;
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: number };
 
 export class Bridge {
   private batch: EventRecord[] = [];
-  private flushTimer: number | null = null;
+  private flushScheduled = false;
+  private lastFlush = -Infinity;
+  private readonly nextTask = new MessageChannel();
   private nextId = 1;
   private pending = new Map<number, Pending>();
   private listeners = new Set<(msg: KernelMessage) => void>();
@@ -24,22 +29,23 @@ export class Bridge {
 
   constructor(private readonly model: AnyModel) {
     model.on("msg:custom", this.onCustom);
+    this.nextTask.port1.onmessage = () => this.flush();
   }
 
-  /** Queue one event for the kernel; it leaves with any others from the same few ms. */
+  /** Queue one event for the kernel; it leaves with any others that arrive together. */
   event(record: EventRecord): void {
     this.batch.push(record);
-    if (this.flushTimer === null) {
-      this.flushTimer = window.setTimeout(() => this.flush(), FLUSH_MS);
-    }
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    const wait = this.lastFlush + BURST_MS - performance.now();
+    if (wait > 0) window.setTimeout(() => this.flush(), wait);
+    else this.nextTask.port2.postMessage(null); // a macrotask without setTimeout's clamping
   }
 
   flush(): void {
-    if (this.flushTimer !== null) {
-      window.clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-    }
+    this.flushScheduled = false;
     if (this.batch.length === 0) return;
+    this.lastFlush = performance.now();
     const events = this.batch;
     this.batch = [];
     this.post({ kind: "events", events });
@@ -47,7 +53,12 @@ export class Bridge {
 
   post(message: BrowserMessage): void {
     if (message.kind !== "events") this.flush(); // keep events ahead of what follows them
-    this.model.send(message);
+    try {
+      this.model.send(message);
+    } catch (error) {
+      // The comm is gone (widget closed, kernel restarted): the call goes on without the kernel.
+      console.warn("realtime-widget: could not reach the kernel", error);
+    }
   }
 
   /** Ask the kernel for something (a key, a relayed answer); rejects with its error text. */
@@ -92,6 +103,7 @@ export class Bridge {
 
   dispose(): void {
     this.flush();
+    this.nextTask.port1.close();
     this.model.off("msg:custom", this.onCustom);
     for (const [, waiting] of this.pending) {
       window.clearTimeout(waiting.timer);

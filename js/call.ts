@@ -40,6 +40,10 @@ class StepError extends Error {
   }
 }
 
+function stopTracks(stream: MediaStream): void {
+  for (const track of stream.getTracks()) track.stop();
+}
+
 declare global {
   interface Window {
     __rtw_calls?: Set<Call>;
@@ -79,10 +83,16 @@ export class Call extends Emitter<CallEvents> {
     this.setState({ status: "connecting", error: null, step: null, callId: null });
     // The key is minted while the microphone opens: the two waits overlap.
     const key = mode === "ephemeral" ? this.bridge.request("key") : null;
-    key?.catch(() => undefined); // handled below; avoid an unhandled-rejection report meanwhile
+    // A refused key fails the call at once, even while the microphone prompt is still open.
+    key?.catch((error: Error) => this.fail(attempt, "key", error.message));
     try {
-      this.mic = await this.openMicrophone();
-      this.check(attempt);
+      const mic = await this.openMicrophone();
+      if (this.attempt !== attempt) {
+        stopTracks(mic); // stopped or failed while the microphone opened: release it again
+        return;
+      }
+      this.mic = mic;
+      for (const track of mic.getAudioTracks()) track.enabled = !this.state.muted;
       const pc = new RTCPeerConnection();
       this.pc = pc;
       this.audio = document.createElement("audio");
@@ -229,6 +239,8 @@ export class Call extends Emitter<CallEvents> {
         this.record("out", event);
       } else if (this.state.status === "connecting") {
         this.outbox.push(event);
+      } else {
+        console.warn(`realtime-widget: not connected, dropped a ${event.type} event`);
       }
     }
   }
@@ -265,7 +277,7 @@ export class Call extends Emitter<CallEvents> {
   }
 
   private release(): void {
-    for (const track of this.mic?.getTracks() ?? []) track.stop();
+    if (this.mic) stopTracks(this.mic);
     this.mic = null;
     if (this.channel) {
       this.channel.onclose = null;

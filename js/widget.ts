@@ -10,13 +10,19 @@ import { renderTranscript } from "./ui/transcript";
 
 // anywidget hands initialize and each render a different proxy of the same model, so the call
 // is found by the widget's own id (a synced trait set once in Python), not by object identity.
+// Hosts that pass the same model object to both (and test pages) are matched by identity first.
 const calls = new Map<string, Call>();
-const keyOf = (model: AnyModel): string => String(model.get("_call_key"));
+const byModel = new WeakMap<AnyModel, Call>();
+const keyOf = (model: AnyModel): string => String(model.get("_call_key") ?? "");
+const findCall = (model: AnyModel): Call | undefined =>
+  byModel.get(model) ?? (keyOf(model) ? calls.get(keyOf(model)) : undefined);
 
 const initialize: Initialize = ({ model }) => {
   const bridge = new Bridge(model);
   const call = new Call(model, bridge);
-  calls.set(keyOf(model), call);
+  byModel.set(model, call);
+  const key = keyOf(model);
+  if (key) calls.set(key, call);
   const off = bridge.onMessage((msg) => {
     if (msg.kind === "connect") void call.start();
     else if (msg.kind === "disconnect") call.stop();
@@ -28,12 +34,13 @@ const initialize: Initialize = ({ model }) => {
     off();
     call.dispose();
     bridge.dispose();
-    calls.delete(keyOf(model));
+    byModel.delete(model);
+    if (key && calls.get(key) === call) calls.delete(key);
   };
 };
 
 const render: Render = ({ model, el }) => {
-  const call = calls.get(keyOf(model));
+  const call = findCall(model);
   const root = h("div", { className: "rtw-root" });
   el.append(root);
   if (!call) {
