@@ -9,18 +9,18 @@ import {
   parseKernelMessage,
 } from "./protocol";
 
-// Events go to the kernel on the next task after they arrive (so those already queued travel
-// together), and during a burst at most once per BURST_MS: one message per burst window, no
-// added latency for a lone event.
-const BURST_MS = 4;
+// Received events go to the kernel on the next task (so those already queued travel together);
+// echoes of sent events are not urgent and ride along with the next batch, or leave after
+// LAZY_MS. A lone event pays no batching delay; a burst becomes a few messages, not many.
+const LAZY_MS = 4;
 const REQUEST_TIMEOUT_MS = 20_000;
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: number };
 
 export class Bridge {
   private batch: EventRecord[] = [];
-  private flushScheduled = false;
-  private lastFlush = -Infinity;
+  private urgent = false; // a next-task flush is on its way
+  private lazyTimer: number | null = null;
   private readonly nextTask = new MessageChannel();
   private nextId = 1;
   private pending = new Map<number, Pending>();
@@ -35,17 +35,23 @@ export class Bridge {
   /** Queue one event for the kernel; it leaves with any others that arrive together. */
   event(record: EventRecord): void {
     this.batch.push(record);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    const wait = this.lastFlush + BURST_MS - performance.now();
-    if (wait > 0) window.setTimeout(() => this.flush(), wait);
-    else this.nextTask.port2.postMessage(null); // a macrotask without setTimeout's clamping
+    if (record.dir === "in") {
+      if (!this.urgent) {
+        this.urgent = true;
+        this.nextTask.port2.postMessage(null); // a macrotask without setTimeout's clamping
+      }
+    } else if (this.lazyTimer === null && !this.urgent) {
+      this.lazyTimer = window.setTimeout(() => this.flush(), LAZY_MS);
+    }
   }
 
   flush(): void {
-    this.flushScheduled = false;
+    this.urgent = false;
+    if (this.lazyTimer !== null) {
+      window.clearTimeout(this.lazyTimer);
+      this.lazyTimer = null;
+    }
     if (this.batch.length === 0) return;
-    this.lastFlush = performance.now();
     const events = this.batch;
     this.batch = [];
     this.post({ kind: "events", events });

@@ -5,12 +5,14 @@ that follows another (a status update, then a widget message) waits for the peer
 about 40 ms on every kernel → browser → kernel round trip. Realtime events are small and
 frequent, so the widget enables this extension on install (``jupyter-config/``); it sets
 TCP_NODELAY when each kernel WebSocket opens. ``jupyter server extension disable
-realtime_widget.server_extension`` turns it off.
+realtime_widget.server_extension`` turns it off, and so does ``REALTIME_WIDGET_NODELAY=0`` in
+the server's environment (the benchmarks use it to measure the difference).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 PATCHED = "_realtime_widget_nodelay"
@@ -35,6 +37,9 @@ def patch_kernel_websocket() -> bool:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
+    if os.environ.get("REALTIME_WIDGET_NODELAY", "1") == "0":
+        serverapp.log.info("realtime_widget: TCP_NODELAY left off (REALTIME_WIDGET_NODELAY=0)")
+        return
     if patch_kernel_websocket():
         serverapp.log.info("realtime_widget: TCP_NODELAY on kernel websockets")
 

@@ -116,6 +116,9 @@ class RealtimeWidget(anywidget.AnyWidget):
         self.set_trait("_call_key", secrets.token_hex(8))
         super().__init__(mode=mode, **kwargs)
         self.events = EventLog(maxlen=log_size)
+        # The server's view of the session (from session.created/updated), ids and defaults
+        # included; `session` stays the config this widget asks for.
+        self.server_session: dict[str, Any] = {}
         self.conversation = Conversation()
         self._handlers: dict[str, list[Handler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -207,7 +210,8 @@ class RealtimeWidget(anywidget.AnyWidget):
     def update_session(self, **fields: Any) -> dict[str, Any]:
         """Change the session live (``session.update``), e.g. ``update_session(instructions=…)``.
 
-        ``session`` follows once the server confirms with ``session.updated``.
+        ``session`` (the config calls are made with) changes at once; ``server_session``
+        follows when the server confirms with ``session.updated``.
         """
         try:
             validate_session({"type": "realtime", **fields})
@@ -215,10 +219,10 @@ class RealtimeWidget(anywidget.AnyWidget):
             raise events.InvalidEventError(
                 f"Not sent: {exc.message}", param=exc.param, code=exc.code
             ) from None
+        # `session` is what the next call is minted with, so it follows every change.
+        self.set_trait("session", _merge(self.session, fields))
         if self.status in ("idle", "closed", "error"):
-            # Not in a call: the change applies to the next one.
-            self.set_trait("session", _merge(self.session, fields))
-            return events.session_update(fields)
+            return events.session_update(fields)  # not in a call: applies to the next one
         return self.send(events.session_update(fields))[0]
 
     def say(self, text: str, **response: Any) -> None:
@@ -329,10 +333,10 @@ class RealtimeWidget(anywidget.AnyWidget):
             self.events.append(record)
             if record.direction == "in":
                 self.conversation.apply(record.event)
-                if record.type == "session.updated" or record.type == "session.created":
+                if record.type in ("session.created", "session.updated"):
                     session = record.event.get("session")
                     if isinstance(session, dict):
-                        self.set_trait("session", session)
+                        self.server_session = session
             self._dispatch(record)
 
     def _dispatch(self, record: EventRecord) -> None:

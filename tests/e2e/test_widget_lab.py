@@ -139,3 +139,17 @@ async def test_a_refused_key_shows_the_providers_message(lab: Lab, workdir: Path
     error = json.loads(await lab.kernel("import json; print(json.dumps(w.error))"))
     assert error.startswith("[key]") and "401" in error and "Incorrect API key" in error
     await lab.page.locator(".rtw-error", has_text="Incorrect API key").wait_for()
+
+
+async def test_connect_again_after_a_disconnect(lab: Lab, workdir: Path) -> None:
+    name = write_notebook(workdir, "again.ipynb", [widget_cell(QUIET)])
+    await lab.open(name)
+    await lab.run_all()
+    await lab.page.locator(".rtw-connect").wait_for()
+    call_ids = []
+    for _ in range(2):
+        await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
+        call_ids.append((await lab.kernel("print(w.call_id)")).strip())
+        await lab.kernel("w.disconnect()")
+        await lab.wait_kernel("w.status == 'closed'")
+    assert len(set(call_ids)) == 2 and all(c.startswith("rtc_") for c in call_ids)

@@ -220,14 +220,16 @@ def test_update_session_sends_session_update_and_follows_session_updated(
     assert event["session"] == {"type": "realtime", "instructions": "Speak French."}
     with pytest.raises(InvalidEventError, match="temperature"):
         local_widget.update_session(temperature=0.7)
-    browser.events(
-        {
-            "type": "session.updated",
-            "event_id": "e",
-            "session": {"type": "realtime", "instructions": "Speak French."},
-        }
-    )
     assert local_widget.session["instructions"] == "Speak French."
+    effective = {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": "sess_1",
+        "instructions": "Speak French.",
+    }
+    browser.events({"type": "session.updated", "event_id": "e", "session": effective})
+    assert local_widget.server_session == effective
+    assert "id" not in local_widget.session  # the next call is minted with the config only
 
 
 def test_mute_and_disconnect_are_messages_and_muted_follows_the_browser(

@@ -1,0 +1,235 @@
+"""The widget in JupyterLab and Chromium, each figure against a baseline measured in this run:
+
+- connect: the widget (offer → data channel open) vs the plain page (goal: within 1.15×);
+- event round trip kernel → browser → peer → browser → kernel vs a bare custom-message echo
+  plus a bare data-channel echo (goal: within 1.25×, p95 under 20 ms);
+- server → kernel throughput, none lost (goal: 2,000 events/s);
+- the same round trips with jupyter_server's stock Nagle behaviour (REALTIME_WIDGET_NODELAY=0),
+  before/after the package's TCP_NODELAY extension.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import websockets
+from tests.browser.page_server import PageServer
+from tests.conftest import CHROMIUM_FLAGS, write_speech_wav
+from tests.e2e.conftest import Lab, write_notebook
+from tests.e2e.jupyter import JupyterServer
+
+from realtime_widget.local import LocalServer
+from stats import median, summary
+
+KEY = "sk-bench"
+QUIET = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+
+SETUP = """
+import asyncio, json, time
+import anywidget
+from realtime_widget import RealtimeWidget
+
+class Echo(anywidget.AnyWidget):
+    _esm = {echo_esm!r}
+
+w = RealtimeWidget(endpoint={url!r}, api_key={key!r}, turn_detection=None)
+echo = Echo()
+display(w, echo)
+"""
+
+# The bare custom-message echo: the browser sends back whatever the kernel sends.
+ECHO_ESM = (
+    "export default { initialize({ model }) { model.on('msg:custom', (m) => model.send(m)); } }"
+)
+
+# Both loops run as background tasks and the cell returns at once: the kernel is idle while
+# events travel, as it is when a user talks, so every message takes the path it takes then
+# (status busy/idle around each comm message included). Results land in a file.
+ROUND_TRIPS = """
+async def _bench(path, n):
+    out = []
+    for i in range(n):
+        reply = w.wait_for("error")
+        t0 = time.perf_counter()
+        w.send({{"type": "conversation.item.retrieve", "item_id": "item_missing"}})
+        await reply
+        out.append((time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(0.01)
+    open(path, "w").write(json.dumps(out))
+_task = asyncio.ensure_future(_bench({path!r}, {n}))
+"""
+
+ECHOES = """
+async def _bench(path, n):
+    loop = asyncio.get_running_loop()
+    out = []
+    for i in range(n):
+        fut = loop.create_future()
+        def on_echo(_w, content, _b, fut=fut):
+            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(content))
+        echo.on_msg(on_echo)
+        t0 = time.perf_counter()
+        echo.send({{"i": i}})
+        await fut
+        out.append((time.perf_counter() - t0) * 1000)
+        echo.on_msg(on_echo, remove=True)
+        await asyncio.sleep(0.01)
+    open(path, "w").write(json.dumps(out))
+_task = asyncio.ensure_future(_bench({path!r}, {n}))
+"""
+
+
+async def background(lab: Lab, template: str, n: int, timeout: float = 180) -> list[float]:
+    """Run a benchmark loop as a kernel background task; its result comes through a file."""
+    path = Path(tempfile.mkdtemp(prefix="rtw-bench-out-")) / "out.json"
+    await lab.kernel(template.format(path=str(path), n=n))
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not path.exists():  # polled from outside, so the kernel stays idle
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"benchmark loop did not finish: {template[:60]}")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.05)  # the write is a single call; let it finish
+    return list(json.loads(path.read_text()))
+
+
+async def connect_figures(lab: Lab, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
+        t = await lab.page.evaluate("() => [...window.__rtw_calls][0].timings")
+        times.append(t["open"] - t["offer"])
+        await lab.kernel("w.disconnect()")
+        await lab.wait_kernel("w.status == 'closed'")
+    return times
+
+
+async def throughput(lab: Lab, server: LocalServer, count: int) -> dict[str, float]:
+    await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
+    call_id = (await lab.kernel("print(w.call_id)")).strip()
+    before = int(await lab.kernel("print(len(w.events.filter('error')))"))
+    url = server.base_url.replace("http", "ws") + f"/realtime?call_id={call_id}"
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws:
+        for i in range(count):  # each is answered at once with an error event
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "conversation.item.retrieve",
+                        "item_id": "item_missing",
+                        "event_id": f"evt_{i}",
+                    }
+                )
+            )
+        await lab.wait_kernel(f"len(w.events.filter('error')) >= {before + count}", timeout=60)
+    stats = json.loads(
+        await lab.kernel(
+            f"errs = w.events.filter('error')[-{count}:]\n"
+            "print(json.dumps([len(errs), errs[0].t_kernel, errs[-1].t_kernel,"
+            " len({e.event['error']['event_id'] for e in errs})]))"
+        )
+    )
+    received, first, last, distinct = stats
+    await lab.kernel("w.disconnect()")
+    return {
+        "throughput.events": float(received),
+        "throughput.lost": float(count - distinct),
+        "throughput.events_per_s": received / max((last - first) / 1000, 1e-6),
+    }
+
+
+async def measure(nodelay: bool, quick: bool, server: LocalServer, browser: Any) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="rtw-bench-"))
+    state = Path(tempfile.mkdtemp(prefix="rtw-bench-state-"))
+    os.environ["REALTIME_WIDGET_NODELAY"] = "1" if nodelay else "0"
+    jupyter = JupyterServer(root, state)
+    jupyter.start()
+    try:
+        name = write_notebook(
+            root, "bench.ipynb", [SETUP.format(url=server.base_url, key=KEY, echo_esm=ECHO_ESM)]
+        )
+        context = await browser.new_context(permissions=["microphone"])
+        page = await context.new_page()
+        lab = Lab(page, jupyter)
+        await lab.open(name)
+        await lab.run_all()
+        await lab.wait_kernel("'echo' in globals()")
+        await lab.page.locator(".rtw-connect").wait_for()
+        n = 40 if quick else 200
+        result: dict[str, Any] = {"echo": await background(lab, ECHOES, n)}
+        await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
+        result["widget_rtt"] = await background(lab, ROUND_TRIPS, n)
+        await lab.kernel("w.disconnect()")
+        await lab.wait_kernel("w.status == 'closed'")
+        if nodelay:
+            result["connect"] = await connect_figures(lab, 8 if quick else 30)
+            result["throughput"] = await throughput(lab, server, 500 if quick else 2000)
+        await context.close()
+        return result
+    finally:
+        jupyter.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def plain_page(
+    server: LocalServer, browser: Any, connects: int, trips: int
+) -> dict[str, Any]:
+    with PageServer(server.base_url, KEY, QUIET) as page_server:
+        context = await browser.new_context(permissions=["microphone"])
+        connect, rtt = [], []
+        for i in range(connects):
+            page = await context.new_page()
+            await page.goto(page_server.url)
+            await page.evaluate("() => window.plain.connect()")
+            t = await page.evaluate("() => window.plain.timings")
+            connect.append(t["open"] - t["offer"])
+            if i == 0:
+                rtt = await page.evaluate(
+                    """async (n) => { const out = [];
+                        for (let i = 0; i < n; i++) out.push(await window.plain.roundTrip());
+                        return out; }""",
+                    trips,
+                )
+            await page.evaluate("() => window.plain.close()")
+            await page.close()
+        await context.close()
+    return {"connect": connect, "rtt": rtt}
+
+
+async def run(quick: bool) -> dict[str, float]:
+    from playwright.async_api import async_playwright
+
+    wav = write_speech_wav(Path(tempfile.mkdtemp()) / "mic.wav")
+    with LocalServer() as server:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={wav}"],
+            )
+            plain = await plain_page(server, browser, 8 if quick else 30, 40 if quick else 200)
+            fast = await measure(True, quick, server, browser)
+            slow = await measure(False, quick, server, browser)
+            await browser.close()
+    figures: dict[str, float] = {}
+    figures |= summary("connect.plain_page", plain["connect"])
+    figures |= summary("connect.widget", fast["connect"])
+    figures["connect.widget_over_plain"] = median(fast["connect"]) / median(plain["connect"])
+    figures |= summary("rtt.dc_echo", plain["rtt"])
+    figures |= summary("rtt.comm_echo", fast["echo"])
+    figures |= summary("rtt.widget", fast["widget_rtt"])
+    baseline = median(fast["echo"]) + median(plain["rtt"])
+    figures["rtt.widget_over_baseline"] = median(fast["widget_rtt"]) / baseline
+    figures |= summary("rtt.comm_echo_stock_nagle", slow["echo"])
+    figures |= summary("rtt.widget_stock_nagle", slow["widget_rtt"])
+    figures["rtt.nodelay_speedup"] = median(slow["widget_rtt"]) / median(fast["widget_rtt"])
+    figures |= fast["throughput"]
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run(True)), indent=2))
