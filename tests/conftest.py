@@ -17,8 +17,10 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
-    # Real host candidates instead of mDNS .local names, and loopback allowed: without these
-    # two, ICE with a peer on 127.0.0.1 never completes on a host whose only interface is lo.
+    # Loopback ICE: on a host whose only interface is lo, Chromium gathers no candidate and ICE
+    # stays "new" unless --allow-loopback-in-peer-connection is given (tried in `unshare -n`).
+    # Hiding host candidates behind mDNS names does not block it (the server's 127.0.0.1
+    # candidate is enough), but real host candidates keep the offer plain: keep both.
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--allow-loopback-in-peer-connection",
 ]  # fmt: skip

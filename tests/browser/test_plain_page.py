@@ -1,9 +1,12 @@
 """Headless Chromium on a plain page following OpenAI's browser WebRTC flow, against the local
 server: the flow the widget reproduces inside a notebook, and its benchmark baseline.
 
-Loopback ICE needs two Chromium switches (see CHROMIUM_FLAGS): by default Chromium hides host
-candidates behind mDNS ``.local`` names (``--disable-features=WebRtcHideLocalIpsWithMdns``
-turns that off) and leaves loopback out (``--allow-loopback-in-peer-connection``).
+Loopback ICE needs ``--allow-loopback-in-peer-connection`` (see CHROMIUM_FLAGS): Chromium
+leaves 127.0.0.1 out of its candidates, so on a host whose only interface is ``lo`` (tried in an
+``unshare -n`` namespace) it gathers nothing and ICE stays ``new``. Chromium also hides host
+candidates behind mDNS ``.local`` names; that alone does not stop loopback calls (the server
+offers 127.0.0.1 and learns the browser's address from its checks), and
+``--disable-features=WebRtcHideLocalIpsWithMdns`` turns it off anyway.
 """
 
 from __future__ import annotations
