@@ -53,3 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .demo import run_demo
 
         sys.exit(run_demo(port=args.port, open_browser=not args.no_browser, directory=args.dir))
+
+
+if __name__ == "__main__":
+    main()
