@@ -1,12 +1,8 @@
-"""WebRTC for the local server (aiortc): one peer connection per call, its voice, its ears.
+"""WebRTC media for the local server: one aiortc peer connection per call.
 
-- :class:`RtcCall` answers a browser's (or any peer's) offer: it accepts the client's data channel
-  (OpenAI's label is ``oai-events``; any label works), sends the model's voice on an audio track
-  and hands the incoming microphone audio to the engine.
-- :class:`VoiceTrack` is that outgoing track. It reports when a response's first frame is really
-  sent and when its last one is, which is what ``output_audio_buffer.started``/``stopped`` mean.
-- :func:`use_loopback_candidates` makes aioice offer 127.0.0.1, so calls work on a host whose
-  only interface is ``lo``.
+The engine speaks through :class:`VoiceTrack` and hears through :func:`read_audio`; :class:`RtcCall`
+wires both to a peer connection and its data channel, the way OpenAI's ``/v1/realtime/calls``
+answers a browser's offer.
 """
 
 from __future__ import annotations
@@ -14,159 +10,242 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
+import aioice.ice
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+import numpy.typing as npt
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from .audio import SAMPLE_RATE, resample, to_mono
 
-TRACK_RATE = 48000
-FRAME_SAMPLES = TRACK_RATE * 20 // 1000  # 20 ms, Opus's usual frame
+__all__ = ["RtcCall", "VoiceTrack", "read_audio", "use_loopback_candidates"]
 
-_loopback_patched = False
+logger = logging.getLogger(__name__)
+
+PCM16 = npt.NDArray[np.int16]
+
+# WebRTC's Opus runs at 48 kHz; sending at that rate spares aiortc's encoder a resampling step.
+TRACK_RATE = 48000
+FRAME_MS = 20
+FRAME_SAMPLES = TRACK_RATE * FRAME_MS // 1000
+_TIME_BASE = fractions.Fraction(1, TRACK_RATE)
+# played_ms is asked about recent responses only; keep a bounded history for long sessions.
+_PLAYED_HISTORY = 256
 
 
 def use_loopback_candidates() -> None:
-    """Offer 127.0.0.1 as an ICE host candidate (idempotent, process-wide).
+    """Make aioice offer 127.0.0.1 as a host candidate, so ICE works where ``lo`` is all there is.
 
-    aioice leaves loopback out of its host candidates; on a host whose only interface is ``lo``
-    ICE then never leaves "checking". The local server calls this when bound to loopback, and so
-    must any Python client on the same machine.
+    aioice's ``get_host_addresses`` skips 127.0.0.1; a host with no other interface then gathers
+    no candidate and ICE never leaves "checking". Calling this again does nothing.
+
+    >>> use_loopback_candidates()
+    >>> use_loopback_candidates()  # idempotent
     """
-    global _loopback_patched
-    if _loopback_patched:
-        return
-    import aioice.ice
-
     original = aioice.ice.get_host_addresses
+    if getattr(original, "_realtime_widget_loopback", False):
+        return
 
-    def with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        addresses: list[str] = original(use_ipv4, use_ipv6)
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        addresses: list[str] = original(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
         if use_ipv4 and "127.0.0.1" not in addresses:
-            addresses = ["127.0.0.1", *addresses]
+            addresses = [*addresses, "127.0.0.1"]
         return addresses
 
-    aioice.ice.get_host_addresses = with_loopback
-    _loopback_patched = True
+    get_host_addresses._realtime_widget_loopback = True  # type: ignore[attr-defined]
+    aioice.ice.get_host_addresses = get_host_addresses
 
 
 class VoiceTrack(MediaStreamTrack):
-    """The server's voice: queued speech in 20 ms frames at 48 kHz, silence in between."""
+    """The server's outgoing voice: 20 ms frames of 48 kHz mono s16, paced in real time.
+
+    Sends silence when idle. ``on_started(response_id)`` runs when the first frame of a response
+    is handed to the sender; ``on_stopped(response_id)`` runs once its last frame has been sent and
+    its 20 ms have elapsed (on the next ``recv``). :meth:`clear` calls neither.
+
+    >>> track = VoiceTrack(on_started=print, on_stopped=print)
+    >>> track.play("resp_1", np.zeros(2400, dtype=np.int16))
+    >>> track.playing is None  # nothing sent yet
+    True
+    """
 
     kind = "audio"
 
     def __init__(
         self,
+        *,
         on_started: Callable[[str], None] | None = None,
         on_stopped: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self._on_started = on_started
         self._on_stopped = on_stopped
-        self._queue: deque[tuple[str, np.ndarray]] = deque()
-        self._played: dict[str, int] = {}  # samples sent, per response
+        # Queued responses, each as (response_id, 48 kHz samples, samples already sent).
+        self._queue: deque[tuple[str, PCM16]] = deque()
+        self._offset = 0
         self._playing: str | None = None
+        self._finished: str | None = None  # last frame sent; on_stopped due on the next recv
+        self._played: OrderedDict[str, int] = OrderedDict()
         self._start: float | None = None
-        self._pts = 0
+        self._timestamp = 0
 
     @property
     def playing(self) -> str | None:
-        """The response whose audio is being sent, if any."""
+        """The response whose audio is being sent (first frame sent, on_stopped not yet run)."""
         return self._playing
 
-    def play(self, response_id: str, pcm: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-        """Queue a response's speech; it plays after whatever is queued already."""
-        samples = resample(pcm.astype(np.int16), sample_rate, TRACK_RATE)
+    def play(
+        self, response_id: str, pcm: npt.NDArray[np.int16], sample_rate: int = SAMPLE_RATE
+    ) -> None:
+        """Queue ``pcm`` (int16 mono at ``sample_rate``) to be spoken after anything queued before.
+
+        >>> track = VoiceTrack()
+        >>> track.play("resp_1", np.zeros(24000, dtype=np.int16))
+        """
+        samples = resample(np.asarray(pcm, dtype=np.int16).reshape(-1), sample_rate, TRACK_RATE)
+        if samples.size == 0:
+            # An empty clip still gets started/stopped, so the engine's buffer events pair up.
+            samples = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._queue.append((response_id, samples))
-        self._played.setdefault(response_id, 0)
-        while len(self._played) > 64:
-            self._played.pop(next(iter(self._played)))
 
     def clear(self) -> str | None:
-        """Drop all queued speech; returns the response that was playing (no on_stopped)."""
+        """Drop all queued audio; return the response that was playing, or None.
+
+        >>> VoiceTrack().clear() is None
+        True
+        """
         was = self._playing
         self._queue.clear()
+        self._offset = 0
         self._playing = None
+        self._finished = None
         return was
 
     def played_ms(self, response_id: str) -> int:
+        """Milliseconds of ``response_id`` handed to the sender so far (0 if unknown).
+
+        >>> VoiceTrack().played_ms("resp_1")
+        0
+        """
         return self._played.get(response_id, 0) * 1000 // TRACK_RATE
 
+    def _note_played(self, response_id: str, samples: int) -> None:
+        self._played[response_id] = self._played.get(response_id, 0) + samples
+        self._played.move_to_end(response_id)
+        while len(self._played) > _PLAYED_HISTORY:
+            self._played.popitem(last=False)
+
+    def _next_samples(self) -> PCM16:
+        """Take the next frame's samples from the queue, firing the start/stop callbacks."""
+        if self._finished is not None:
+            finished, self._finished = self._finished, None
+            if self._playing == finished:
+                self._playing = None
+            if self._on_stopped is not None:
+                self._on_stopped(finished)
+        if not self._queue:
+            return np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        response_id, samples = self._queue[0]
+        chunk = samples[self._offset : self._offset + FRAME_SAMPLES]
+        if self._offset == 0:
+            self._playing = response_id
+            self._played.setdefault(response_id, 0)
+            if self._on_started is not None:
+                self._on_started(response_id)
+        self._offset += chunk.size
+        self._note_played(response_id, chunk.size)
+        if self._offset >= samples.size:
+            # One response per frame: a short tail is padded rather than mixed with the next.
+            self._queue.popleft()
+            self._offset = 0
+            self._finished = response_id
+        if chunk.size < FRAME_SAMPLES:
+            chunk = np.concatenate([chunk, np.zeros(FRAME_SAMPLES - chunk.size, dtype=np.int16)])
+        return chunk
+
     async def recv(self) -> AudioFrame:
+        """Return the next 20 ms frame, waiting until it is due (as aiortc's AudioStreamTrack)."""
         if self.readyState != "live":
             raise MediaStreamError
-        # Pace frames in real time (as aiortc's AudioStreamTrack does): audio "sent" must mean
-        # audio the listener is hearing now, not audio buffered ahead.
         if self._start is None:
-            self._start = time.monotonic()
-        wait = self._start + self._pts / TRACK_RATE - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        filled = 0
-        finished: list[str] = []
-        while filled < FRAME_SAMPLES and self._queue:
-            response_id, samples = self._queue[0]
-            if self._playing != response_id:
-                self._playing = response_id
-                if self._on_started is not None:
-                    self._on_started(response_id)
-            take = min(FRAME_SAMPLES - filled, samples.size)
-            frame[filled : filled + take] = samples[:take]
-            filled += take
-            self._played[response_id] = self._played.get(response_id, 0) + take
-            if take == samples.size:
-                self._queue.popleft()
-                finished.append(response_id)
-            else:
-                self._queue[0] = (response_id, samples[take:])
-        for response_id in finished:
-            if not any(rid == response_id for rid, _ in self._queue):
-                if self._playing == response_id:
-                    self._playing = None
-                if self._on_stopped is not None:
-                    self._on_stopped(response_id)
-        out = AudioFrame.from_ndarray(frame.reshape(1, -1), format="s16", layout="mono")
-        out.sample_rate = TRACK_RATE
-        out.pts = self._pts
-        out.time_base = fractions.Fraction(1, TRACK_RATE)
-        self._pts += FRAME_SAMPLES
-        return out
+            self._start = time.time()
+            self._timestamp = 0
+        else:
+            self._timestamp += FRAME_SAMPLES
+            wait = self._start + self._timestamp / TRACK_RATE - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if self.readyState != "live":
+            raise MediaStreamError
+        samples = self._next_samples()
+        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(samples.tobytes())
+        frame.pts = self._timestamp
+        frame.sample_rate = TRACK_RATE
+        frame.time_base = _TIME_BASE
+        return frame
 
 
-def frame_to_pcm(frame: AudioFrame) -> np.ndarray:
-    """A decoded audio frame → mono int16 at 24 kHz."""
+def _frame_to_pcm(frame: AudioFrame) -> PCM16:
+    """One received frame as 24 kHz mono int16."""
+    data = frame.to_ndarray()
     channels = len(frame.layout.channels)
-    mono = to_mono(frame.to_ndarray(), channels=channels)
-    return resample(mono, frame.sample_rate, SAMPLE_RATE)
+    fmt = frame.format.name
+    if fmt in ("s16", "s16p"):
+        mono = to_mono(data, channels)
+    elif fmt in ("flt", "fltp", "dbl", "dblp"):
+        mono = to_mono(data.astype(np.float64), channels)
+    elif fmt in ("s32", "s32p"):
+        mono = to_mono((np.asarray(data, dtype=np.int32) >> 16).astype(np.int16), channels)
+    else:
+        raise MediaStreamError(f"unsupported audio sample format {fmt!r}")
+    return resample(mono, int(frame.sample_rate), SAMPLE_RATE)
 
 
-async def read_audio(track: MediaStreamTrack, sink: Callable[[np.ndarray], None]) -> None:
-    """Feed a remote audio track to ``sink`` (mono int16, 24 kHz) until the track ends."""
+async def read_audio(track: MediaStreamTrack, sink: Callable[[PCM16], None]) -> None:
+    """Receive ``track`` until it ends, calling ``sink`` with each frame as 24 kHz mono int16.
+
+    >>> # asyncio.create_task(read_audio(track, buffer.append))
+    """
     while True:
         try:
             frame = await track.recv()
         except MediaStreamError:
             return
         if isinstance(frame, AudioFrame):
-            sink(frame_to_pcm(frame))
+            sink(_frame_to_pcm(frame))
 
 
 class RtcCall:
-    """One call's server-side peer connection."""
+    """One WebRTC call: the server's side of a peer connection, its voice and its data channel.
+
+    ``on_closed`` runs at most once, when the peer connection fails or closes or the data channel
+    closes; not when the server itself calls :meth:`close` (it knows already).
+
+    >>> async def handle(offer_sdp: str) -> str:
+    ...     call = RtcCall(on_message=print, on_open=lambda: None,
+    ...                    on_audio=lambda pcm: None, on_closed=lambda: None)
+    ...     return await call.answer(offer_sdp)
+    """
 
     def __init__(
         self,
         *,
         on_message: Callable[[str], None],
         on_open: Callable[[], None],
-        on_audio: Callable[[np.ndarray], None],
+        on_audio: Callable[[PCM16], None],
         on_closed: Callable[[], None],
         on_playback_started: Callable[[str], None] | None = None,
         on_playback_stopped: Callable[[str], None] | None = None,
@@ -175,90 +254,145 @@ class RtcCall:
         self._on_open = on_open
         self._on_audio = on_audio
         self._on_closed = on_closed
-        self.player = VoiceTrack(on_playback_started, on_playback_stopped)
-        self.pc = RTCPeerConnection()
-        self._channel: Any = None
+        self.player = VoiceTrack(on_started=on_playback_started, on_stopped=on_playback_stopped)
+        # No STUN/TURN: aiortc would otherwise default to Google's STUN server, which is both a
+        # network dependency and a gathering delay for a server meant to run offline.
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._channel: RTCDataChannel | None = None
         self._outbox: list[str] = []
-        self._closed = False
-        self._opened = False
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.pc.on("datachannel", self._on_datachannel)
-        self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", self._on_state)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed_notified = False
+        self._closing = False
+        self._answered = False
+        self._opened_once = False
+        self._pc.on("datachannel", self._on_datachannel)
+        self._pc.on("track", self._on_track)
+        self._pc.on("connectionstatechange", self._on_connection_state)
 
-    def _on_datachannel(self, channel: Any) -> None:
+    @property
+    def connection_state(self) -> str:
+        """The peer connection's state: "new", "connecting", "connected", "failed" or "closed"."""
+        return str(self._pc.connectionState)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Accept the client's SDP offer and return the answer (with gathered candidates).
+
+        Raises ``ValueError`` if ``offer_sdp`` is not an SDP offer with an audio m-line.
+
+        >>> # answer_sdp = await call.answer(offer_sdp)
+        """
+        if self._answered:
+            raise ValueError("this call has already answered an offer")
+        if not isinstance(offer_sdp, str) or not offer_sdp.lstrip().startswith("v=0"):
+            raise ValueError("the body is not an SDP offer (it must start with 'v=0')")
+        lines = offer_sdp.replace("\r\n", "\n").split("\n")
+        if not any(line.startswith("m=audio ") for line in lines):
+            raise ValueError("the SDP offer has no audio m-line ('m=audio')")
+        self._answered = True
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:  # aiortc raises a mix of ValueError, KeyError, IndexError...
+            raise ValueError(f"the SDP offer could not be applied: {exc}") from exc
+        # addTrack reuses the offer's audio transceiver and makes it sendrecv (sendonly if the
+        # client offered recvonly, i.e. has no microphone).
+        self._pc.addTrack(self.player)
+        answer = await self._pc.createAnswer()
+        await self._pc.setLocalDescription(answer)
+        return str(self._pc.localDescription.sdp)
+
+    def send(self, text: str) -> None:
+        """Send ``text`` on the data channel; queued until it opens, dropped once it has closed.
+
+        >>> # call.send('{"type": "session.created", ...}')
+        """
+        channel = self._channel
+        if channel is None:
+            if not self._closing:
+                self._outbox.append(text)
+            return
+        if channel.readyState == "open":
+            channel.send(text)
+        elif channel.readyState == "connecting":
+            self._outbox.append(text)
+
+    async def close(self) -> None:
+        """Stop playback, the receiving task and the peer connection; calling again does nothing.
+
+        >>> # await call.close()
+        """
+        if self._closing:
+            return
+        self._closing = True
+        # A close we asked for is not news to the caller: on_closed is for the peer going away.
+        self._closed_notified = True
+        self._outbox.clear()
+        self.player.stop()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await self._pc.close()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- aiortc event handlers (run on the event loop) --------------------------------------------
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
         if self._channel is not None:
-            return  # one events channel per call; others are ignored
+            # OpenAI's API uses one channel; a second one is ignored rather than mixed in.
+            logger.debug("ignoring extra data channel %r", channel.label)
+            return
         self._channel = channel
 
-        @channel.on("message")  # type: ignore[untyped-decorator]
-        def on_message(message: str | bytes) -> None:
-            if not self._closed:
-                self._on_message(message.decode() if isinstance(message, bytes) else message)
+        @channel.on("message")  # type: ignore[untyped-decorator,unused-ignore]
+        def on_message(message: Any) -> None:
+            if self._closing:
+                return
+            if isinstance(message, bytes):
+                message = message.decode("utf-8", errors="replace")
+            self._on_message(message)
 
-        channel.on("open", self._channel_open)
-        channel.on("close", self._ended)
+        @channel.on("close")  # type: ignore[untyped-decorator,unused-ignore]
+        def on_close() -> None:
+            self._notify_closed()
+
         if channel.readyState == "open":
-            self._channel_open()
+            self._opened()
+        else:
+            channel.on("open", self._opened)
 
-    def _channel_open(self) -> None:
-        if self._opened or self._closed:
+    def _opened(self) -> None:
+        if self._opened_once or self._closing:
             return
-        self._opened = True
+        self._opened_once = True
+        # on_open first: the engine's session.created must precede anything queued before it.
         self._on_open()
         outbox, self._outbox = self._outbox, []
         for text in outbox:
-            self._channel.send(text)
+            self.send(text)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind != "audio":
             return
         task = asyncio.get_running_loop().create_task(read_audio(track, self._feed))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
 
-    def _feed(self, pcm: np.ndarray) -> None:
-        if not self._closed:
+    def _feed(self, pcm: PCM16) -> None:
+        if not self._closing:
             self._on_audio(pcm)
 
-    def _on_state(self) -> None:
-        if self.pc.connectionState in ("failed", "closed"):
-            self._ended()
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("receiving audio failed", exc_info=task.exception())
 
-    def _ended(self) -> None:
-        if self._closed:
+    def _on_connection_state(self) -> None:
+        if self._pc.connectionState in ("failed", "closed"):
+            self._notify_closed()
+
+    def _notify_closed(self) -> None:
+        if self._closed_notified:
             return
-        self._closed = True
+        self._closed_notified = True
         self._on_closed()
-
-    async def answer(self, offer_sdp: str) -> str:
-        """Apply the offer and return the answer SDP (after ICE gathering, as aiortc does)."""
-        if not offer_sdp.lstrip().startswith("v=0") or "m=audio" not in offer_sdp:
-            raise ValueError("expected an SDP offer (starting with v=0) with an audio m-line")
-        try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        except Exception as exc:  # aiortc raises several kinds for a bad SDP
-            raise ValueError(f"the offer could not be applied: {exc}") from None
-        self.pc.addTrack(self.player)
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
-        return str(self.pc.localDescription.sdp)
-
-    def send(self, text: str) -> None:
-        """Send on the data channel; queued until it opens, dropped once closed."""
-        if self._closed:
-            return
-        if self._channel is not None and self._channel.readyState == "open":
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                self._channel.send(text)
-        else:
-            self._outbox.append(text)
-
-    async def close(self) -> None:
-        """End the call (idempotent)."""
-        self._closed = True
-        self.player.stop()
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.pc.close()

@@ -1,0 +1,346 @@
+"""The local server's WebRTC media: an aiortc client calling an RtcCall directly on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import pytest_asyncio
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
+
+from realtime_widget.local.audio import SAMPLE_RATE, synthesize_speech
+from realtime_widget.local.rtc import (
+    FRAME_SAMPLES,
+    TRACK_RATE,
+    RtcCall,
+    VoiceTrack,
+    read_audio,
+    use_loopback_candidates,
+)
+
+TIMEOUT = 10.0
+T = TypeVar("T")
+
+
+class ToneTrack(MediaStreamTrack):
+    """A microphone that plays a 440 Hz tone at -12 dBFS, 20 ms frames at 48 kHz."""
+
+    kind = "audio"
+
+    def __init__(self, freq: float = 440.0) -> None:
+        super().__init__()
+        self._freq = freq
+        self._sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.time()
+        wait = self._start + self._sent / 48000 - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        t = (self._sent + np.arange(960)) / 48000
+        samples = (0.25 * 32767 * np.sin(2 * np.pi * self._freq * t)).astype(np.int16)
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = self._sent
+        frame.time_base = fractions.Fraction(1, 48000)
+        self._sent += 960
+        return frame
+
+
+class Signal:
+    """Woken by every callback the test observes: waits re-check exactly when something changed."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def touch(self, *_: object) -> None:
+        self._event.set()
+
+    def wrap(self, fn: Callable[[T], object]) -> Callable[[T], None]:
+        def wrapped(value: T) -> None:
+            fn(value)
+            self._event.set()
+
+        return wrapped
+
+    async def until(self, condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+        """Wait for ``condition`` to hold; fail after ``timeout``."""
+
+        async def wait() -> None:
+            while not condition():
+                self._event.clear()
+                await self._event.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+
+
+def dominant_hz(pcm: npt.NDArray[np.int16], rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(pcm.size)))
+    return float(np.fft.rfftfreq(pcm.size, 1 / rate)[np.argmax(spectrum)])
+
+
+@dataclass
+class Harness:
+    """What the server side (RtcCall) and the client side (an aiortc peer) saw."""
+
+    server_messages: list[str] = field(default_factory=list)
+    client_messages: list[str] = field(default_factory=list)
+    server_audio: list[npt.NDArray[np.int16]] = field(default_factory=list)
+    client_audio: list[npt.NDArray[np.int16]] = field(default_factory=list)
+    playback: list[tuple[str, str, float]] = field(default_factory=list)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: list[str] = field(default_factory=list)
+    call: RtcCall | None = None
+    client: RTCPeerConnection | None = None
+    channel: RTCDataChannel | None = None
+    connect_s: float = 0.0
+    signal: Signal = field(default_factory=Signal)
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        await self.signal.until(condition)
+
+    def client_pcm(self) -> npt.NDArray[np.int16]:
+        return np.concatenate(self.client_audio) if self.client_audio else np.zeros(0, np.int16)
+
+
+@pytest_asyncio.fixture()
+async def harness() -> AsyncIterator[Harness]:
+    use_loopback_candidates()
+    h = Harness()
+    wrap = h.signal.wrap
+    call = RtcCall(
+        on_message=wrap(h.server_messages.append),
+        on_open=h.opened.set,
+        on_audio=wrap(h.server_audio.append),
+        on_closed=lambda: wrap(h.closed.append)("closed"),
+        on_playback_started=wrap(lambda rid: h.playback.append(("started", rid, time.monotonic()))),
+        on_playback_stopped=wrap(lambda rid: h.playback.append(("stopped", rid, time.monotonic()))),
+    )
+    client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    h.call, h.client = call, client
+    client.addTrack(ToneTrack())
+    channel = client.createDataChannel("oai-events")
+    h.channel = channel
+    channel.on("message", wrap(h.client_messages.append))
+    client.on("connectionstatechange", h.signal.touch)
+    tasks: list[asyncio.Task[None]] = []
+
+    @client.on("track")  # type: ignore[untyped-decorator,unused-ignore]
+    def on_track(track: MediaStreamTrack) -> None:
+        tasks.append(
+            asyncio.get_running_loop().create_task(read_audio(track, wrap(h.client_audio.append)))
+        )
+
+    started = time.perf_counter()
+    await client.setLocalDescription(await client.createOffer())
+    answer = await call.answer(client.localDescription.sdp)
+    await client.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    await asyncio.wait_for(h.opened.wait(), TIMEOUT)
+    h.connect_s = time.perf_counter() - started
+    try:
+        yield h
+    finally:
+        await call.close()
+        await client.close()
+        for task in tasks:
+            await asyncio.wait_for(task, TIMEOUT)  # read_audio returns once the track ends
+
+
+async def test_data_channel_opens_and_messages_flow_both_ways(harness: Harness) -> None:
+    assert harness.call is not None and harness.channel is not None
+    assert harness.channel.readyState == "open"
+    assert harness.call.connection_state == "connected"
+    harness.call.send('{"type": "session.created"}')
+    harness.channel.send('{"type": "session.update"}')
+    await harness.until(lambda: bool(harness.client_messages and harness.server_messages))
+    assert harness.client_messages == ['{"type": "session.created"}']
+    assert harness.server_messages == ['{"type": "session.update"}']
+    # Connecting on loopback takes well under a second (about 0.1 s measured).
+    assert harness.connect_s < 3.0
+
+
+async def test_incoming_audio_is_24khz_mono_at_the_right_pitch(harness: Harness) -> None:
+    # One second of microphone audio (after Opus and back) is enough for a 1 Hz FFT.
+    await harness.until(lambda: sum(c.size for c in harness.server_audio) >= 2 * SAMPLE_RATE)
+    assert all(c.dtype == np.int16 and c.ndim == 1 for c in harness.server_audio)
+    assert harness.server_audio[0].size == 480  # 20 ms at 24 kHz
+    pcm = np.concatenate(harness.server_audio)[SAMPLE_RATE:]  # skip the codec's start-up
+    assert dominant_hz(pcm[:SAMPLE_RATE], SAMPLE_RATE) == pytest.approx(440, abs=5)
+
+
+async def test_playing_a_response_reaches_the_client(harness: Harness) -> None:
+    assert harness.call is not None
+    clip = synthesize_speech("hello there")
+    clip_ms = clip.size * 1000 // SAMPLE_RATE
+    player = harness.call.player
+    await harness.until(lambda: len(harness.client_audio) > 10)  # the client hears silence at first
+    assert not np.any(harness.client_pcm())
+    heard_before = len(harness.client_audio)
+    played_at = time.monotonic()
+    player.play("resp_1", clip)
+    await harness.until(lambda: any(kind == "stopped" for kind, _, _ in harness.playback))
+    kinds = [(kind, rid) for kind, rid, _ in harness.playback]
+    assert kinds == [("started", "resp_1"), ("stopped", "resp_1")]
+    started_at, stopped_at = harness.playback[0][2], harness.playback[1][2]
+    # Paced in real time: the clip takes about its own length to send, not an instant.
+    assert started_at - played_at < 0.2
+    assert stopped_at - started_at == pytest.approx(clip_ms / 1000, abs=0.15)
+    assert player.played_ms("resp_1") == clip_ms
+    assert player.playing is None
+    # The client received the voice: loud audio, at a voice's level, after the silence.
+    await harness.until(lambda: len(harness.client_audio) > heard_before + clip_ms // 20)
+    heard = np.concatenate(harness.client_audio[heard_before:])
+    assert np.abs(heard).max() > 3000
+
+
+async def test_clear_stops_playback_midway(harness: Harness) -> None:
+    assert harness.call is not None
+    player = harness.call.player
+    clip = synthesize_speech("one two three four five six seven eight nine ten")
+    player.play("resp_2", clip)
+    player.play("resp_3", synthesize_speech("never heard"))
+    await harness.until(lambda: player.played_ms("resp_2") >= 300)
+    assert player.playing == "resp_2"
+    assert player.clear() == "resp_2"
+    assert player.playing is None
+    played = player.played_ms("resp_2")
+    assert 300 <= played < clip.size * 1000 // SAMPLE_RATE
+    # What follows is silence, and neither on_stopped nor the queued response came.
+    after = len(harness.client_audio)
+    await harness.until(lambda: len(harness.client_audio) > after + 25)
+    assert player.played_ms("resp_2") == played
+    assert player.played_ms("resp_3") == 0
+    assert [(k, r) for k, r, _ in harness.playback] == [("started", "resp_2")]
+    tail = np.concatenate(harness.client_audio[after + 10 :])
+    assert np.abs(tail).max() < 100
+    assert player.clear() is None
+
+
+async def test_peer_hanging_up_calls_on_closed_once(harness: Harness) -> None:
+    assert harness.client is not None and harness.call is not None
+    await harness.client.close()
+    await harness.until(lambda: bool(harness.closed))
+    await harness.call.close()
+    await harness.call.close()  # idempotent
+    assert harness.closed == ["closed"]
+    harness.call.send("dropped")  # after close: dropped silently
+
+
+async def test_server_close_ends_the_call_cleanly(harness: Harness) -> None:
+    assert harness.call is not None and harness.client is not None
+    await harness.call.close()
+    await harness.call.close()
+    assert harness.call.connection_state == "closed"
+    # The server chose to close: on_closed is for the peer going away, so it is not called.
+    assert harness.closed == []
+    await harness.until(
+        lambda: harness.client is not None and harness.client.connectionState == "closed"
+    )
+
+
+async def test_messages_sent_before_open_are_queued() -> None:
+    use_loopback_candidates()
+    received: list[str] = []
+    order: list[str] = []
+    signal = Signal()
+    opened = asyncio.Event()
+
+    def on_open() -> None:
+        order.append("open")
+        call.send("first, from on_open")
+        opened.set()
+
+    call = RtcCall(
+        on_message=lambda _: None,
+        on_open=on_open,
+        on_audio=lambda _: None,
+        on_closed=lambda: None,
+    )
+    call.send("queued before open")
+    client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    client.addTransceiver("audio", direction="recvonly")  # a client with no microphone
+    channel = client.createDataChannel("any-label")
+    channel.on("message", signal.wrap(received.append))
+    try:
+        await client.setLocalDescription(await client.createOffer())
+        answer = await call.answer(client.localDescription.sdp)
+        assert "a=sendonly" in answer
+        await client.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await asyncio.wait_for(opened.wait(), TIMEOUT)
+        await signal.until(lambda: len(received) == 2)
+        assert received == ["first, from on_open", "queued before open"]
+    finally:
+        await call.close()
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("sdp", "message"),
+    [
+        ("", "not an SDP offer"),
+        ("hello", "not an SDP offer"),
+        ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "no audio m-line"),
+        ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "could not be applied"),
+    ],
+)
+async def test_bad_offers_raise_value_error(sdp: str, message: str) -> None:
+    call = RtcCall(
+        on_message=lambda _: None,
+        on_open=lambda: None,
+        on_audio=lambda _: None,
+        on_closed=lambda: None,
+    )
+    try:
+        with pytest.raises(ValueError, match=message):
+            await call.answer(sdp)
+    finally:
+        await call.close()
+
+
+async def test_voice_track_frames_and_callbacks_without_a_peer() -> None:
+    events: list[tuple[str, str]] = []
+    track = VoiceTrack(
+        on_started=lambda rid: events.append(("started", rid)),
+        on_stopped=lambda rid: events.append(("stopped", rid)),
+    )
+    track.play("a", np.full(24000 * 50 // 1000, 1000, dtype=np.int16))  # 50 ms: 3 frames
+    track.play("b", np.zeros(0, dtype=np.int16))  # empty: still started and stopped
+    frames = [await track.recv() for _ in range(6)]
+    assert all(f.samples == FRAME_SAMPLES and f.sample_rate == TRACK_RATE for f in frames)
+    assert [f.pts for f in frames] == [i * FRAME_SAMPLES for i in range(6)]
+    assert [int(np.abs(f.to_ndarray()).max()) for f in frames] == [1000, 1000, 1000, 0, 0, 0]
+    assert events == [("started", "a"), ("stopped", "a"), ("started", "b"), ("stopped", "b")]
+    assert track.played_ms("a") == 50
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await track.recv()
+
+
+def test_loopback_candidates_patch_is_idempotent() -> None:
+    import aioice.ice
+
+    use_loopback_candidates()
+    patched = aioice.ice.get_host_addresses
+    use_loopback_candidates()
+    assert aioice.ice.get_host_addresses is patched
+    addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    assert addresses.count("127.0.0.1") == 1
