@@ -92,7 +92,7 @@ class VoiceTrack(MediaStreamTrack):
         super().__init__()
         self._on_started = on_started
         self._on_stopped = on_stopped
-        # Queued responses, each as (response_id, 48 kHz samples, samples already sent).
+        # Queued responses as (response_id, 48 kHz samples); _offset is how far into the first.
         self._queue: deque[tuple[str, PCM16]] = deque()
         self._offset = 0
         self._playing: str | None = None
