@@ -17,6 +17,10 @@ from typing import Any
 
 import httpx
 
+# A standard key that must never leave the kernel; kernels find it in their environment, as
+# they would find OPENAI_API_KEY, so it is not in any cell's source.
+SENTINEL_KEY = "sk-SENTINEL-0123456789abcdefghijklmnopqrstuvwxyz"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -49,6 +53,7 @@ class JupyterServer:
             IPYTHONDIR=str(self.state / "ipython"),
         )
         env.pop("OPENAI_API_KEY", None)  # the tests talk to the local server only
+        env["REALTIME_WIDGET_SENTINEL_KEY"] = SENTINEL_KEY
         return env
 
     def start(self, timeout: float = 60) -> None:
@@ -65,6 +70,10 @@ class JupyterServer:
         (settings / "kernels-settings.jupyterlab-settings").write_text(
             json.dumps({"commsOverSubshells": self.comms})
         )
+        # Save widget state into notebooks, so tests can check what it would leak.
+        widgets = self.state / "settings" / "@jupyter-widgets" / "jupyterlab-manager"
+        widgets.mkdir(parents=True, exist_ok=True)
+        (widgets / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
         command = [
             sys.executable, "-m", "jupyterlab",
             "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
