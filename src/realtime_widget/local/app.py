@@ -140,6 +140,7 @@ class RealtimeServer:
         self.calls: dict[str, Call] = {}
         self.websockets: set[web.WebSocketResponse] = set()
         self.sessions_started = 0
+        self._ending: set[asyncio.Task[None]] = set()
         self.app = web.Application(middlewares=[self._cors])
         self.app.router.add_get("/", self._status)
         self.app.router.add_post("/v1/realtime/client_secrets", self._mint)
@@ -386,7 +387,7 @@ class RealtimeServer:
         def on_closed() -> None:
             call = self.calls.get(call_id)
             if call is not None:
-                asyncio.get_running_loop().create_task(self._end_call(call))
+                self._ending_call(call)
 
         rtc = RtcCall(
             on_message=on_message,
@@ -402,7 +403,7 @@ class RealtimeServer:
             call_box[0].emit(event)
 
         def on_session_close(code: int, reason: str) -> None:
-            asyncio.get_running_loop().create_task(self._end_call(call_box[0], code=code))
+            self._ending_call(call_box[0], code=code)
 
         session = Session(
             config,
@@ -429,6 +430,12 @@ class RealtimeServer:
             content_type="application/sdp",
             headers={"Location": f"/v1/realtime/calls/{call_id}"},
         )
+
+    def _ending_call(self, call: Call, *, code: int = 1000) -> None:
+        # Kept until done, so shutdown can wait for calls that are halfway through closing.
+        task = asyncio.get_running_loop().create_task(self._end_call(call, code=code))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
 
     async def _end_call(self, call: Call, *, code: int = 1000) -> None:
         if self.calls.pop(call.id, None) is None:
@@ -532,5 +539,7 @@ class RealtimeServer:
     async def _shutdown(self, app: web.Application) -> None:
         for call in list(self.calls.values()):
             await self._end_call(call, code=1001)
+        if self._ending:
+            await asyncio.gather(*self._ending, return_exceptions=True)
         for ws in list(self.websockets):
             await ws.close(code=1001)
