@@ -1,10 +1,21 @@
-"""Conversation: the session's items in server order, built from server events only."""
+"""Conversation: the session's items in server order, built from server events only.
+
+Text and audio sessions alike: assistant text grows from ``output_text`` or
+``output_audio_transcript`` deltas, user speech from input transcription events (which often
+arrive after the assistant has started replying; they are keyed by item id, so they land on the
+right item), function calls from their argument deltas, and their outputs from the items the
+kernel adds. An assistant item cut by a barge-in is marked ``truncated`` at ``audio_end_ms``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+Sender = Callable[[dict[str, Any]], Any]
 
 
 @dataclass
@@ -12,16 +23,18 @@ class Item:
     """One conversation item, filled in as its events arrive."""
 
     id: str
-    type: str
-    role: str | None = None
-    status: str | None = None
-    text: str = ""
-    name: str | None = None
-    call_id: str | None = None
-    arguments: str = ""
-    output: str | None = None
+    type: str  # message, function_call, function_call_output
+    role: str | None = None  # user, assistant, system (messages only)
+    status: str | None = None  # in_progress, completed, incomplete
+    text: str = ""  # message text or transcript (user speech once transcribed)
+    name: str | None = None  # function_call
+    call_id: str | None = None  # function_call, function_call_output
+    arguments: str = ""  # function_call, as JSON text
+    output: str | None = None  # function_call_output
+    response_id: str | None = None  # the response that produced it (model output)
+    audio: bool = False  # has audio content (user speech or model voice)
     truncated: bool = False
-    audio_end_ms: int | None = None
+    audio_end_ms: int | None = None  # where a truncation cut the audio
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -32,24 +45,42 @@ class Turn:
 
 
 class Transcript(list[Turn]):
-    """The conversation's turns as ``(role, text)``."""
+    """The conversation's turns as ``(role, text)``; tool calls and results as ``tool`` turns."""
 
     def to_markdown(self) -> str:
         return "\n\n".join(f"**{t.role}:** {t.text}" for t in self)
 
+    def to_dataframe(self) -> Any:
+        """The turns as a pandas DataFrame (columns ``role``, ``text``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Transcript.to_dataframe() needs pandas: pip install pandas"
+            ) from None
+        return pd.DataFrame([{"role": t.role, "text": t.text} for t in self])
+
 
 def _content_text(content: list[dict[str, Any]]) -> str:
-    parts = [p.get("text") or p.get("transcript") or "" for p in content]
-    return "".join(parts)
+    return "".join(str(p.get("text") or p.get("transcript") or "") for p in content)
 
 
 class Conversation:
-    """Items keyed by id, in the order the server reports them; thread-safe."""
+    """Items keyed by id, in the order the server reports them; safe to read from any thread.
 
-    def __init__(self) -> None:
+    >>> conversation = Conversation()
+    >>> conversation.apply({"type": "conversation.item.added", "item": {
+    ...     "id": "item_1", "type": "message", "role": "user",
+    ...     "content": [{"type": "input_text", "text": "hi"}]}})
+    >>> conversation.transcript.to_markdown()
+    '**user:** hi'
+    """
+
+    def __init__(self, send: Sender | None = None) -> None:
         self._items: dict[str, Item] = {}
         self._order: list[str] = []
         self._lock = threading.Lock()
+        self._send = send
 
     @property
     def items(self) -> list[Item]:
@@ -59,8 +90,19 @@ class Conversation:
     def __len__(self) -> int:
         return len(self._order)
 
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
     def __getitem__(self, index: int) -> Item:
         return self.items[index]
+
+    def get(self, item_id: str) -> Item | None:
+        with self._lock:
+            return self._items.get(item_id)
+
+    def calls(self) -> list[Item]:
+        """Function calls, each with ``output`` filled in once its result was added."""
+        return [i for i in self.items if i.type == "function_call"]
 
     @property
     def transcript(self) -> Transcript:
@@ -70,70 +112,62 @@ class Conversation:
                 turns.append(Turn(item.role, item.text))
             elif item.type == "function_call":
                 turns.append(Turn("tool", f"{item.name}({item.arguments})"))
-            elif item.type == "function_call_output" and item.output is not None:
-                turns.append(Turn("tool", f"→ {item.output}"))
+                if item.output is not None:
+                    turns.append(Turn("tool", f"→ {item.output}"))
         return turns
 
+    # --- edits from Python: client events, applied when the server confirms ---------------
+
+    def delete(self, item_id: str) -> dict[str, Any]:
+        """Ask the server to delete an item (``conversation.item.delete``)."""
+        return self._request({"type": "conversation.item.delete", "item_id": item_id})
+
+    def truncate(self, item_id: str, audio_end_ms: int) -> dict[str, Any]:
+        """Cut an assistant audio item at ``audio_end_ms`` (``conversation.item.truncate``)."""
+        return self._request(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": int(audio_end_ms),
+            }
+        )
+
+    def _request(self, event: dict[str, Any]) -> dict[str, Any]:
+        if self._send is None:
+            raise RuntimeError("This conversation is not attached to a widget.")
+        if self.get(event["item_id"]) is None:
+            raise KeyError(f"No item {event['item_id']!r} in the conversation.")
+        sent = self._send(event)
+        return sent[0] if isinstance(sent, list) else event
+
+    # --- server events -------------------------------------------------------------------
+
     def apply(self, event: dict[str, Any]) -> None:
-        """Fold one server event into the conversation (others are ignored)."""
-        kind = event.get("type", "")
-        with self._lock:
-            if kind in (
-                "conversation.item.added",
-                "conversation.item.created",
-                "conversation.item.done",
-                "conversation.item.retrieved",
-            ):
-                self._upsert(event.get("item") or {}, event.get("previous_item_id"))
-            elif kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
-                item = self._get(event.get("item_id"))
-                if item is not None:
-                    item.text += str(event.get("delta", ""))
-            elif kind == "response.output_text.done":
-                self._set_text(event.get("item_id"), event.get("text"))
-            elif kind == "response.output_audio_transcript.done":
-                self._set_text(event.get("item_id"), event.get("transcript"))
-            elif kind == "conversation.item.input_audio_transcription.delta":
-                item = self._get(event.get("item_id"))
-                if item is not None:
-                    item.text += str(event.get("delta") or "")
-            elif kind == "conversation.item.input_audio_transcription.completed":
-                self._set_text(event.get("item_id"), event.get("transcript"))
-            elif kind == "response.function_call_arguments.delta":
-                item = self._get(event.get("item_id"))
-                if item is not None:
-                    item.arguments += str(event.get("delta", ""))
-            elif kind == "response.function_call_arguments.done":
-                item = self._get(event.get("item_id"))
-                if item is not None:
-                    item.arguments = str(event.get("arguments", ""))
-            elif kind == "conversation.item.deleted":
-                item_id = event.get("item_id")
-                if item_id in self._items:
-                    del self._items[item_id]
-                    self._order.remove(item_id)
-            elif kind == "conversation.item.truncated":
-                item = self._get(event.get("item_id"))
-                if item is not None:
-                    item.truncated = True
-                    item.audio_end_ms = event.get("audio_end_ms")
+        """Fold one server event into the conversation (others are ignored; never raises)."""
+        kind = event.get("type")
+        if not isinstance(kind, str):
+            return
+        handler = _HANDLERS.get(kind)
+        if handler is None:
+            return
+        # A malformed event must not break the conversation.
+        with self._lock, contextlib.suppress(AttributeError, TypeError, ValueError, KeyError):
+            handler(self, event)
 
     def _get(self, item_id: Any) -> Item | None:
         return self._items.get(item_id) if isinstance(item_id, str) else None
 
-    def _set_text(self, item_id: Any, text: Any) -> None:
-        item = self._get(item_id)
-        if item is not None and isinstance(text, str):
-            item.text = text
-
-    def _upsert(self, raw: dict[str, Any], previous: Any) -> None:
-        item_id = raw.get("id")
-        if not isinstance(item_id, str):
+    def _upsert(self, event: dict[str, Any]) -> None:
+        raw = event.get("item")
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             return
+        item_id = raw["id"]
         item = self._items.get(item_id)
         if item is None:
             item = Item(id=item_id, type=str(raw.get("type", "")))
             self._items[item_id] = item
+            previous = event.get("previous_item_id")
             if isinstance(previous, str) and previous in self._items:
                 self._order.insert(self._order.index(previous) + 1, item_id)
             else:
@@ -146,10 +180,88 @@ class Conversation:
         if raw.get("arguments"):
             item.arguments = raw["arguments"]
         if raw.get("output") is not None:
-            item.output = raw["output"]
-        text = _content_text(raw.get("content") or [])
+            item.output = str(raw["output"])
+            for call in self._items.values():
+                if call.type == "function_call" and call.call_id == item.call_id:
+                    call.output = item.output
+        content = raw.get("content") or []
+        if any(isinstance(p, dict) and "audio" in str(p.get("type")) for p in content):
+            item.audio = True
+        text = _content_text(content)
         if text:  # a final item carries the full text; an empty one keeps the deltas so far
             item.text = text
 
+    def _append(self, event: dict[str, Any], field_name: str = "text") -> None:
+        item = self._get(event.get("item_id"))
+        if item is not None:
+            setattr(item, field_name, getattr(item, field_name) + str(event.get("delta") or ""))
+            if isinstance(event.get("response_id"), str):
+                item.response_id = event["response_id"]
+
+    def _set_text(self, event: dict[str, Any], key: str) -> None:
+        item = self._get(event.get("item_id"))
+        if item is not None and isinstance(event.get(key), str):
+            item.text = event[key]
+
+    def _output_item(self, event: dict[str, Any]) -> None:
+        raw = event.get("item")
+        if isinstance(raw, dict):
+            item = self._get(raw.get("id"))
+            if item is not None:
+                item.response_id = event.get("response_id", item.response_id)
+                item.status = raw.get("status", item.status)
+
+    def _arguments_done(self, event: dict[str, Any]) -> None:
+        item = self._get(event.get("item_id"))
+        if item is not None:
+            item.arguments = str(event.get("arguments", ""))
+            item.name = event.get("name", item.name)
+            item.call_id = event.get("call_id", item.call_id)
+
+    def _deleted(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str) and item_id in self._items:
+            del self._items[item_id]
+            self._order.remove(item_id)
+
+    def _truncated(self, event: dict[str, Any]) -> None:
+        item = self._get(event.get("item_id"))
+        if item is not None:
+            item.truncated = True
+            item.audio_end_ms = event.get("audio_end_ms")
+
+    def _response_done(self, event: dict[str, Any]) -> None:
+        response = event.get("response")
+        if not isinstance(response, dict) or not isinstance(response.get("output"), list):
+            return
+        for raw in response["output"]:
+            item = self._get(raw.get("id")) if isinstance(raw, dict) else None
+            if item is not None:
+                item.status = raw.get("status", item.status)
+                item.response_id = response.get("id", item.response_id)
+
     def __repr__(self) -> str:
         return f"Conversation({len(self)} items)"
+
+
+_HANDLERS: dict[str, Callable[[Conversation, dict[str, Any]], None]] = {
+    "conversation.item.added": Conversation._upsert,
+    "conversation.item.created": Conversation._upsert,
+    "conversation.item.done": Conversation._upsert,
+    "conversation.item.retrieved": Conversation._upsert,
+    "response.output_item.added": Conversation._output_item,
+    "response.output_item.done": Conversation._output_item,
+    "response.output_text.delta": Conversation._append,
+    "response.output_audio_transcript.delta": Conversation._append,
+    "response.output_text.done": lambda c, e: c._set_text(e, "text"),
+    "response.output_audio_transcript.done": lambda c, e: c._set_text(e, "transcript"),
+    "conversation.item.input_audio_transcription.delta": Conversation._append,
+    "conversation.item.input_audio_transcription.completed": lambda c, e: c._set_text(
+        e, "transcript"
+    ),
+    "response.function_call_arguments.delta": lambda c, e: c._append(e, "arguments"),
+    "response.function_call_arguments.done": Conversation._arguments_done,
+    "conversation.item.deleted": Conversation._deleted,
+    "conversation.item.truncated": Conversation._truncated,
+    "response.done": Conversation._response_done,
+}

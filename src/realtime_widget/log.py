@@ -7,27 +7,54 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TextIO
 
 from .messages import EventRecord
 
 
+def _as_json(record: EventRecord) -> dict[str, object]:
+    return {
+        "direction": record.direction,
+        "t_browser": record.t_browser,
+        "t_kernel": record.t_kernel,
+        "event": record.event,
+    }
+
+
 class EventLog:
     """A ring of the last ``maxlen`` events (oldest dropped first); safe to read from any thread.
+
+    With ``path``, every event is also appended to that JSON-lines file, so a long session keeps
+    everything on disk while memory stays bounded.
 
     >>> log = EventLog(maxlen=2)
     >>> len(log)
     0
     """
 
-    def __init__(self, maxlen: int = 10_000) -> None:
+    def __init__(self, maxlen: int = 10_000, path: str | Path | None = None) -> None:
         self._records: deque[EventRecord] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self.total = 0  # every event ever recorded, dropped ones included
+        self.path = Path(path) if path is not None else None
+        self._file: TextIO | None = (
+            self.path.open("a", encoding="utf-8") if self.path is not None else None
+        )
 
     def append(self, record: EventRecord) -> None:
         with self._lock:
             self._records.append(record)
             self.total += 1
+            if self._file is not None:
+                self._file.write(json.dumps(_as_json(record)) + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        """Close the JSON-lines file, if any."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def snapshot(self) -> list[EventRecord]:
         with self._lock:
@@ -62,14 +89,27 @@ class EventLog:
         target = Path(path)
         with target.open("w", encoding="utf-8") as out:
             for r in self.snapshot():
-                line = {
+                out.write(json.dumps(_as_json(r)) + "\n")
+        return target
+
+    def to_dataframe(self) -> Any:
+        """The log as a pandas DataFrame: direction, type, both clocks, the event."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("EventLog.to_dataframe() needs pandas: pip install pandas") from None
+        return pd.DataFrame(
+            [
+                {
                     "direction": r.direction,
+                    "type": r.type,
                     "t_browser": r.t_browser,
                     "t_kernel": r.t_kernel,
                     "event": r.event,
                 }
-                out.write(json.dumps(line) + "\n")
-        return target
+                for r in self.snapshot()
+            ]
+        )
 
     def __repr__(self) -> str:
         return f"EventLog({len(self)} events, {self.total} recorded)"

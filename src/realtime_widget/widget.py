@@ -27,7 +27,11 @@ from .config import DEFAULT_MODEL, ConfigError, Endpoint, build_session, mask, r
 from .conversation import Conversation, Transcript
 from .log import EventLog
 from .messages import EventRecord, MessageError, parse_browser_message
+from .metrics import Metrics
+from .recovery import Budget, replay_events
 from .schema import SchemaError, validate_session
+from .tools import Tool, ToolRegistry, ToolResult
+from .turns import Turns
 
 STATIC = Path(__file__).parent / "static"
 _UNBUILT = """export default { render({ el }) { el.textContent =
@@ -53,6 +57,11 @@ _OWN_KWARGS = (
     "mode",
     "session",
     "log_size",
+    "log_path",
+    "tool_timeout",
+    "max_duration",
+    "max_cost",
+    "auto_reconnect",
 )
 
 
@@ -77,6 +86,8 @@ class RealtimeWidget(anywidget.AnyWidget):
     session = traitlets.Dict(read_only=True).tag(sync=True)
     endpoint_label = traitlets.Unicode("", read_only=True).tag(sync=True)
     notices = traitlets.List(traitlets.Unicode(), read_only=True).tag(sync=True)
+    # Session totals for the views: turns, tokens, cost, median latency (see metrics.py).
+    totals = traitlets.Dict(read_only=True).tag(sync=True)
     # Lets every view in the page find this widget's one call (see js/widget.ts).
     _call_key = traitlets.Unicode(read_only=True).tag(sync=True)
 
@@ -89,17 +100,33 @@ class RealtimeWidget(anywidget.AnyWidget):
         output_modalities: list[str] | None = None,
         turn_detection: dict[str, Any] | Literal["default"] | None = "default",
         transcription: dict[str, Any] | str | None = None,
-        tools: list[dict[str, Any]] | None = None,
+        tools: list[Callable[..., Any] | Tool | dict[str, Any]] | None = None,
         endpoint: str | Endpoint | None = None,
         api_key: str | None = None,
         azure_resource: str | None = None,
         mode: Literal["ephemeral", "relay"] = "ephemeral",
         session: dict[str, Any] | None = None,
         log_size: int = 10_000,
+        log_path: str | Path | None = None,
+        tool_timeout: float = 30.0,
+        max_duration: float | None = None,
+        max_cost: float | None = None,
+        auto_reconnect: bool = False,
         **kwargs: Any,
     ) -> None:
         _refuse_unknown(kwargs, self.class_trait_names())
         self._endpoint = resolve_endpoint(endpoint, api_key=api_key, azure_resource=azure_resource)
+        # Python functions become tools the kernel runs; dicts are declarations passed as given.
+        self.tools = ToolRegistry()
+        self._declared: list[dict[str, Any]] = []
+        self._tool_timeout = tool_timeout
+        for entry in tools or []:
+            if isinstance(entry, dict):
+                self._declared.append(entry)
+            elif isinstance(entry, Tool):
+                self.tools.add(entry)
+            else:
+                self.tools.add(entry, timeout=tool_timeout)
         config = build_session(
             model=model,
             instructions=instructions,
@@ -107,7 +134,7 @@ class RealtimeWidget(anywidget.AnyWidget):
             output_modalities=output_modalities,
             turn_detection=turn_detection,
             transcription=transcription,
-            tools=tools,
+            tools=self._tool_schemas() if tools is not None else None,
             extra=session,
         )
         # Set before the comm opens, so the browser's first state (and initialize) has them.
@@ -115,17 +142,28 @@ class RealtimeWidget(anywidget.AnyWidget):
         self.set_trait("endpoint_label", self._endpoint.label)
         self.set_trait("_call_key", secrets.token_hex(8))
         super().__init__(mode=mode, **kwargs)
-        self.events = EventLog(maxlen=log_size)
+        self.events = EventLog(maxlen=log_size, path=log_path)
+        self.metrics = Metrics()
         # The server's view of the session (from session.created/updated), ids and defaults
         # included; `session` stays the config this widget asks for.
         self.server_session: dict[str, Any] = {}
-        self.conversation = Conversation()
+        self.conversation = Conversation(send=self.send)
+        self._turns = Turns(
+            send=self.send, spawn=self._spawn, tools=self.tools, on_tool_result=self._tool_done
+        )
         self._handlers: dict[str, list[Handler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.RLock()
-        self._http: httpx.AsyncClient | None = None
         self._front_end_timer: threading.Timer | None = None
+        self.budget = Budget(
+            max_duration=max_duration, max_cost=max_cost, on_exceeded=self._over_budget
+        )
+        self.auto_reconnect = auto_reconnect
+        self._end_reason = ""  # why the kernel ended the call, when it did
+        self._user_ended = False
+        self._reconnect_after_close = False
+        self._reconnects: list[float] = []
         self.on_msg(self._on_browser_message)
 
     # --- public API ------------------------------------------------------------------------
@@ -138,6 +176,23 @@ class RealtimeWidget(anywidget.AnyWidget):
     def transcript(self) -> Transcript:
         """The turns so far as ``(role, text)``; ``.to_markdown()`` for a cell."""
         return self.conversation.transcript
+
+    def reconnect(self) -> None:
+        """A new call with a fresh key, the session and tools restored, the conversation replayed.
+
+        The Realtime API has no resume: the kernel re-creates the conversation's items (user and
+        assistant text, tool calls and results; assistant audio as its transcript) so the model
+        continues where it left off. ``conversation`` and ``events`` carry on unchanged.
+        """
+        if self.status in ("connecting", "connected"):
+            self._reconnect_after_close = True
+            self._user_ended = True
+            self._post({"kind": "disconnect"})
+            return
+        self.connect()
+        replay = replay_events(self.conversation)
+        if replay:
+            self.send(replay)  # queued until the new call is up
 
     def connect(self) -> None:
         """Start the call (the same as clicking Connect in a view).
@@ -154,12 +209,15 @@ class RealtimeWidget(anywidget.AnyWidget):
             raise
         self._set_status("connecting", "")
         self.set_trait("call_id", "")
+        self._end_reason = ""
+        self._user_ended = False
         self._post({"kind": "connect"})
         self._watch_front_end()
 
     def disconnect(self) -> None:
         """End the call in the browser (releasing the microphone)."""
         self._pending.clear()
+        self._user_ended = True
         self._post({"kind": "disconnect"})
 
     def hangup(self) -> None:
@@ -226,8 +284,90 @@ class RealtimeWidget(anywidget.AnyWidget):
         return self.send(events.session_update(fields))[0]
 
     def say(self, text: str, **response: Any) -> None:
-        """Add a user text turn and ask for a response (``response`` overrides, e.g. voice)."""
-        self.send([events.user_text(text), events.response_create(**response)])
+        """Add a user text turn and ask for a response (``response``: per-response overrides).
+
+        The response waits if one is active (the API allows one at a time) or tools are still
+        running; it is sent as soon as the way is clear.
+        """
+        create = events.prepare(events.response_create(**response))
+        self.send(events.user_text(text))
+        self._turns.request_response(create)
+
+    def ask(self, text: str, *, timeout: float = 60.0) -> asyncio.Future[str]:
+        """Like :meth:`say`, and a future of the reply's text (transcript for audio replies).
+
+        >>> answer = await w.ask("What is 2 + 2?")  # doctest: +SKIP
+        """
+        done = self.wait_for("response.done", timeout=timeout)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[str] = loop.create_future()
+
+        def settle(future: asyncio.Future[dict[str, Any]]) -> None:
+            if answer.done() or future.cancelled():
+                return
+            if future.exception() is not None:
+                answer.set_exception(future.exception())  # type: ignore[arg-type]
+                return
+            outputs = (future.result().get("response") or {}).get("output") or []
+            ids = [o.get("id") for o in outputs if isinstance(o, dict)]
+            texts = [i.text for i in self.conversation.items if i.id in ids and i.text]
+            answer.set_result(" ".join(texts))
+
+        done.add_done_callback(settle)
+        try:
+            self.say(text)
+        except Exception:
+            done.cancel()
+            answer.cancel()
+            raise
+        return answer
+
+    def tool(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Make a Python function a tool the model can call; the kernel runs it.
+
+        Its schema comes from the signature, type hints and docstring. Mid-session the tools
+        are redeclared with ``session.update``.
+
+        >>> @w.tool
+        ... def get_weather(city: str) -> str:
+        ...     "The weather in a city."
+        ...     return "sunny"
+        """
+
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            self.tools.add(
+                function,
+                name=name,
+                description=description,
+                timeout=self._tool_timeout if timeout is None else timeout,
+            )
+            self._redeclare_tools()
+            return function
+
+        return register(fn) if fn is not None else register
+
+    def remove_tool(self, name: str) -> None:
+        """Stop offering a tool to the model (redeclares the tools mid-session)."""
+        self.tools.remove(name)
+        self._redeclare_tools()
+
+    def _tool_schemas(self) -> list[dict[str, Any]]:
+        return [*self._declared, *self.tools.schemas()]
+
+    def _redeclare_tools(self) -> None:
+        self.update_session(tools=self._tool_schemas())
+
+    def _tool_done(self, result: ToolResult, response_id: str) -> None:
+        self.metrics.add_tool_time(response_id, result.seconds * 1000)
+        if not result.ok:
+            self._notice(f"Tool {result.name} failed: {result.error}")
 
     def interrupt(self) -> None:
         """Stop the model: cancel the response and clear the audio already queued to play."""
@@ -333,10 +473,16 @@ class RealtimeWidget(anywidget.AnyWidget):
             self.events.append(record)
             if record.direction == "in":
                 self.conversation.apply(record.event)
+                self._turns.apply(record.event)
                 if record.type in ("session.created", "session.updated"):
                     session = record.event.get("session")
                     if isinstance(session, dict):
                         self.server_session = session
+            self.metrics.apply(record)
+            if record.type == "response.done":
+                totals = self.metrics.totals()
+                self.set_trait("totals", totals)
+                self.budget.check_cost(totals.get("cost"))
             self._dispatch(record)
 
     def _dispatch(self, record: EventRecord) -> None:
@@ -362,52 +508,80 @@ class RealtimeWidget(anywidget.AnyWidget):
         error = message.get("error") or ""
         if status == "error" and message.get("step"):
             error = f"[{message['step']}] {error}"
+        if status in ("closed", "error") and self._end_reason:
+            error = self._end_reason  # the kernel ended it, and knows why better
         self._set_status(status, error if status in ("error", "closed") else "")
         if status == "connected":
+            self.budget.start()
             with self._lock:
                 pending, self._pending = self._pending, []
             if pending:
                 self._post({"kind": "send", "events": pending})
         elif status in ("closed", "error"):
+            self.budget.stop()
             self._pending.clear()
+            self._turns.reset()
+            self._after_close(status)
+
+    def _after_close(self, status: str) -> None:
+        if self._reconnect_after_close:
+            self._reconnect_after_close = False
+            self.reconnect()
+            return
+        dropped = status == "closed" and not self._user_ended and not self._end_reason
+        if dropped and self.auto_reconnect:
+            now = time.monotonic()
+            self._reconnects = [t for t in self._reconnects if now - t < 60] + [now]
+            if len(self._reconnects) <= 3:  # a call that keeps failing is left closed
+                self._notice(f"The call dropped ({self.error}); reconnecting.")
+                self.reconnect()
+            else:
+                self._notice("The call dropped 3 times within a minute; not reconnecting.")
+
+    def _over_budget(self, reason: str) -> None:
+        """A budget cap was reached: end the call on the provider's side and in the browser."""
+        self._end_reason = f"Ended by the kernel: {reason}. Raise the cap or reconnect."
+        call_id = self.call_id
+        self._user_ended = True
+        self._post({"kind": "disconnect"})
+        if call_id:
+            self._spawn(self._hangup(call_id))
 
     async def _answer(self, request: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
         try:
-            http = self._client()
-            if request["op"] == "key":
-                secret = await auth.mint_client_secret(http, self._endpoint, dict(self.session))
-                reply |= {
-                    "ok": True,
-                    "value": {
-                        "secret": secret.value,
-                        "calls_url": self._endpoint.calls_url,
-                        "expires_at": secret.expires_at,
-                    },
-                }
-            else:
-                answer, call_id = await auth.relay_offer(
-                    http, self._endpoint, request["sdp"], dict(self.session)
-                )
-                self.set_trait("call_id", call_id)
-                reply |= {"ok": True, "value": {"sdp": answer, "call_id": call_id}}
+            # A client per request: handlers run on whichever thread and loop delivered the
+            # message (a comm subshell or the main shell), and an httpx client is bound to one.
+            async with httpx.AsyncClient() as http:
+                if request["op"] == "key":
+                    secret = await auth.mint_client_secret(http, self._endpoint, dict(self.session))
+                    reply |= {
+                        "ok": True,
+                        "value": {
+                            "secret": secret.value,
+                            "calls_url": self._endpoint.calls_url,
+                            "expires_at": secret.expires_at,
+                        },
+                    }
+                else:
+                    answer, call_id = await auth.relay_offer(
+                        http, self._endpoint, request["sdp"], dict(self.session)
+                    )
+                    self.set_trait("call_id", call_id)
+                    reply |= {"ok": True, "value": {"sdp": answer, "call_id": call_id}}
         except (auth.RealtimeAuthError, ConfigError) as exc:
             reply |= {"ok": False, "error": str(exc)}
+        except Exception as exc:  # never leave the browser waiting on a reply
+            reply |= {"ok": False, "error": f"The kernel failed to answer: {exc!r}"}
+            self._notice(f"Answering the browser's {request['op']} request failed: {exc!r}")
         self._post(reply)
 
     async def _hangup(self, call_id: str) -> None:
         try:
-            await auth.hangup(self._client(), self._endpoint, call_id)
-        except auth.RealtimeAuthError as exc:
+            async with httpx.AsyncClient() as http:
+                await auth.hangup(http, self._endpoint, call_id)
+        except (auth.RealtimeAuthError, ConfigError) as exc:
             self._notice(str(exc))
-
-    # --- helpers -------------------------------------------------------------------------------
-
-    def _client(self) -> httpx.AsyncClient:
-        # One client per widget reuses connections (a mint and a relay in one call).
-        if self._http is None or self._http.is_closed:
-            self._http = httpx.AsyncClient()
-        return self._http
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         try:
