@@ -153,3 +153,74 @@ async def test_connect_again_after_a_disconnect(lab: Lab, workdir: Path) -> None
         await lab.kernel("w.disconnect()")
         await lab.wait_kernel("w.status == 'closed'")
     assert len(set(call_ids)) == 2 and all(c.startswith("rtc_") for c in call_ids)
+
+
+async def test_the_model_calls_a_python_tool_defined_in_the_notebook(
+    lab: Lab, workdir: Path
+) -> None:
+    cells = [
+        widget_cell(QUIET),
+        "@w.tool\n"
+        "def get_weather(city: str) -> str:\n"
+        '    """The weather in a city."""\n'
+        '    return f"sunny and 21 degrees in {city}"\n',
+    ]
+    name = write_notebook(workdir, "tools.ipynb", cells)
+    await lab.open(name)
+    await lab.run_all()
+    await click_connect(lab)
+    await lab.wait_kernel("w.status == 'connected'")
+    await lab.kernel('w.say("please call get_weather with city=Paris")')
+    # The kernel ran the tool, answered, and asked for the spoken follow-up.
+    await lab.wait_kernel(
+        "any(t.role == 'assistant' and 'sunny and 21 degrees in Paris' in t.text "
+        "for t in w.transcript)",
+        timeout=30,
+    )
+    calls = await lab.kernel_json(
+        "[[c.name, c.arguments, c.output] for c in w.conversation.calls()]"
+    )
+    assert calls == [["get_weather", '{"city": "Paris"}', "sunny and 21 degrees in Paris"]]
+    spoken = await lab.kernel_json(
+        "[r.event['transcript'] for r in w.events.filter('response.output_audio_transcript.done')]"
+    )
+    assert spoken[-1] == "The get_weather tool returned: sunny and 21 degrees in Paris"
+    await lab.page.locator(".rtw-tool", has_text="get_weather").first.wait_for()
+    await lab.page.locator(".rtw-tool", has_text="sunny and 21 degrees").first.wait_for()
+
+
+async def test_a_call_killed_mid_turn_reconnects_with_nothing_lost(lab: Lab, workdir: Path) -> None:
+    name = write_notebook(workdir, "recover.ipynb", [widget_cell(QUIET, "auto_reconnect=True")])
+    await lab.open(name)
+    await lab.run_all()
+    await click_connect(lab)
+    await lab.wait_kernel("w.status == 'connected'")
+    await lab.kernel('w.say("remember the word marmalade")')
+    await lab.wait_kernel("len(w.events.filter('response.done')) == 1")
+    first_call = (await lab.kernel("print(w.call_id)")).strip()
+    await lab.kernel('w.say("tell me a long story about a lighthouse keeper and the sea")')
+    await lab.wait_kernel("len(w.events.filter('output_audio_buffer.started')) >= 2")
+    # Kill the call on the server mid-turn, as a dropped connection would.
+    await lab.kernel(
+        "import httpx\nhttpx.post(w.endpoint.hangup_url(w.call_id), headers=w.endpoint.headers())"
+    )
+    await lab.wait_kernel(
+        f"w.call_id not in ('', {first_call!r}) and w.status == 'connected'", timeout=30
+    )
+    snapshot = await lab.kernel_json(
+        "[w.events[0].type, len(w.events), [i.id for i in w.conversation.items][:3]]"
+    )
+    assert snapshot[0] == "session.created"  # the first call's events are still there
+    replayed = await lab.kernel_json(
+        "[r.event['item'].get('id') for r in w.events.filter('conversation.item.create', 'out')]"
+    )
+    ids = snapshot[2]
+    assert ids[0] in replayed and ids[1] in replayed  # the first turn was replayed by id
+    await lab.kernel('w.say("what did I ask you to remember?")')
+    # The reply grows from deltas: wait for the whole of it, not for the turn to appear.
+    await lab.wait_kernel(
+        "'You said: what did I ask you to remember?' in [t.text for t in w.transcript]",
+        timeout=30,
+    )
+    transcript = await lab.kernel_json("[t.text for t in w.transcript]")
+    assert transcript[:2] == ["remember the word marmalade", "You said: remember the word marmalade"]
