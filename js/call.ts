@@ -5,6 +5,7 @@
 import type { AnyModel } from "@anywidget/types";
 import type { Bridge } from "./bridge";
 import { Emitter } from "./emitter";
+import { EventLog } from "./eventlog";
 import {
   type EventRecord,
   isKeyReply,
@@ -53,6 +54,8 @@ declare global {
 export class Call extends Emitter<CallEvents> {
   state: CallState = { status: "idle", error: null, step: null, callId: null, muted: false };
   readonly transcript = new TranscriptModel();
+  /** Every event of this widget's calls, both directions, bounded: views show its history. */
+  readonly log = new EventLog();
   private pc: RTCPeerConnection | null = null;
   private channel: RTCDataChannel | null = null;
   private mic: MediaStream | null = null;
@@ -248,6 +251,7 @@ export class Call extends Emitter<CallEvents> {
   private record(dir: "in" | "out", event: RealtimeEvent): void {
     const record: EventRecord = { dir, t: now(), event };
     this.bridge.event(record);
+    this.log.append(record);
     if (dir === "in" && this.transcript.apply(event)) this.emit("transcript", null);
     this.emit("event", record);
   }

@@ -6,6 +6,8 @@ import { Bridge } from "./bridge";
 import { Call } from "./call";
 import { renderControls } from "./ui/controls";
 import { h } from "./ui/dom";
+import { renderLog } from "./ui/log";
+import { renderTabs } from "./ui/tabs";
 import { renderTranscript } from "./ui/transcript";
 
 // anywidget hands initialize and each render a different proxy of the same model, so the call
@@ -42,12 +44,26 @@ const initialize: Initialize = ({ model }) => {
 const render: Render = ({ model, el }) => {
   const call = findCall(model);
   const root = h("div", { className: "rtw-root" });
+  // Keys typed in the widget are the widget's: JupyterLab's notebook shortcuts (a, b, d d, arrows,
+  // Ctrl+Enter) must not fire while a select, the log or the composer has the focus.
+  root.dataset.lmSuppressShortcuts = "true";
   el.append(root);
   if (!call) {
     root.textContent = "realtime-widget: this view has no call (the widget was closed).";
     return;
   }
-  const cleanups = [renderControls(root, model, call), renderTranscript(root, call)];
+  // The default view stays small (controls + transcript); the rest is a tab away.
+  const cleanups = [
+    renderControls(root, model, call),
+    renderTabs(
+      root,
+      [
+        { id: "transcript", label: "Transcript", render: (panel) => renderTranscript(panel, call) },
+        { id: "log", label: "Log", render: (panel) => renderLog(panel, call) },
+      ],
+      "transcript",
+    ),
+  ];
   return () => {
     for (const cleanup of cleanups) cleanup();
     root.remove();

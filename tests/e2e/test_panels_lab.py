@@ -1,0 +1,101 @@
+"""The widget's panels end to end in JupyterLab: log, composer, session panel, push-to-talk.
+
+Each test runs a notebook against the local server in a real JupyterLab with Chromium, acts on
+the panels as a person would, and checks what the kernel holds. Screenshots of the main states,
+in the light and the dark theme, go to test-results/screenshots/ (git-ignored) to be looked at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import Lab, write_notebook
+
+pytestmark = pytest.mark.parametrize("lab", ["lab"], indirect=True)  # JupyterLab's themes
+
+QUIET = "turn_detection=None"  # VAD off: the looping fake microphone must not barge in
+SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+LIGHT, DARK = "JupyterLab Light", "JupyterLab Dark"
+
+
+def widget_cell(*options: str) -> str:
+    args = ", ".join(['endpoint="local"', *options])
+    return f"from realtime_widget import RealtimeWidget\nw = RealtimeWidget({args})\nw"
+
+
+async def start(lab: Lab, workdir: Path, name: str, *options: str) -> None:
+    """Open a notebook with one widget, run it and connect with the widget's button."""
+    await lab.open(write_notebook(workdir, name, [widget_cell(*options)]))
+    await lab.run_all()
+    await lab.page.locator(".rtw-connect").click()
+    await lab.wait_kernel("w.status == 'connected'")
+
+
+async def set_theme(lab: Lab, theme: str) -> None:
+    await lab.page.evaluate(
+        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
+    )
+    light = "true" if theme == LIGHT else "false"
+    await lab.page.wait_for_function(
+        f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=15_000
+    )
+    await lab.page.wait_for_timeout(300)  # the theme's CSS variables settle
+
+
+async def shot(lab: Lab, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await lab.page.locator(".rtw-root").first.screenshot(path=str(SHOTS / f"lab-{name}.png"))
+
+
+@pytest.fixture()
+async def light_after(lab: Lab) -> AsyncIterator[None]:
+    """Put the light theme back (JupyterLab keeps the theme in its settings, across tests)."""
+    yield
+    if await lab.page.evaluate("() => document.body.dataset.jpThemeLight === 'false'"):
+        await set_theme(lab, LIGHT)
+
+
+async def test_the_log_filters_what_the_kernel_saw(
+    lab: Lab, workdir: Path, light_after: None
+) -> None:
+    await start(lab, workdir, "panel_log.ipynb", QUIET)
+    await lab.kernel('w.say("hello")')
+    await lab.wait_kernel("len(w.events.filter('response.done')) == 1")
+    page = lab.page
+    await page.locator(".rtw-tab[data-tab='log']").click()
+    rows = page.locator(".rtw-log-row:not([hidden])")
+    await rows.filter(has_text="response.done").wait_for()
+    await shot(lab, "log-light")
+    # Only what was sent: the kernel's two events, as the kernel recorded them.
+    await page.locator(".rtw-log-dir").select_option("out")
+    sent = await lab.kernel_json("[r.type for r in w.events if r.direction == 'out']")
+    await page.wait_for_function(
+        """(n) => { const rows = [...document.querySelectorAll('.rtw-log-row:not([hidden])')];
+             return rows.length === n && rows.every((r) => r.dataset.dir === 'out'); }""",
+        arg=len(sent),
+    )
+    shown = await rows.evaluate_all("(nodes) => nodes.map((n) => n.dataset.type)")
+    assert shown == sent == ["conversation.item.create", "response.create"]
+    # Typing in the search box must not reach the notebook's shortcuts (a, b, d d...).
+    await page.locator(".rtw-log-dir").select_option("")
+    await page.locator(".rtw-log-search").click()
+    await page.keyboard.type("abdd")
+    await page.locator(".rtw-log-empty", has_text="No event matches").wait_for()
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("you said")
+    delta = "response.output_audio_transcript.delta"
+    await page.locator(f".rtw-log-row:not([hidden])[data-type='{delta}']").wait_for()
+    found = await rows.evaluate_all("(nodes) => nodes.map((n) => n.dataset.type)")
+    assert delta in found and "session.created" not in found
+    notebook_cells = await page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets.length"
+    )
+    assert notebook_cells == 1
+    await page.locator(".rtw-log-search").fill("")
+    await page.locator(".rtw-log-row[data-type='response.done']").click()
+    await page.locator(".rtw-log-detail").wait_for()
+    await set_theme(lab, DARK)
+    await shot(lab, "log-dark")
