@@ -22,12 +22,12 @@ with ``Metrics(prices={...})`` or ``cost(..., prices={...})``. An unknown model 
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import importlib
 import itertools
 import math
 import re
-import statistics
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -255,6 +255,15 @@ _DELTAS = frozenset(
     }
 )
 _MAX_PENDING_REQUESTS = 64
+# The events that can set a turn's latency (its start is fixed when the response is created).
+_LATENCY_MARKS = _DELTAS | {"response.created", "output_audio_buffer.started"}
+
+
+def _sorted_median(values: list[float]) -> float:
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return (values[middle - 1] + values[middle]) / 2
 
 
 def _finite(value: Any) -> float | None:
@@ -310,6 +319,10 @@ class Metrics:
 
     def _reset(self) -> None:
         self._turns: OrderedDict[str, TurnMetrics] = OrderedDict()
+        # The kept turns' known latencies, sorted, so totals() (run on every response.done) takes
+        # the median without walking every turn: a long session stays linear.
+        self._latency_of: dict[str, float] = {}
+        self._latencies: list[float] = []
         self._session_model: str | None = None
         self._rate_limits: list[dict[str, Any]] = []
         self._speech_stopped: float | None = None
@@ -369,7 +382,7 @@ class Metrics:
         0
         """
         with self._lock:
-            latencies = [t.latency_ms for t in self._turns.values() if t.latency_ms is not None]
+            latencies = self._latencies
             no_cost = self._priced == 0 and self._unpriced > 0
             return {
                 "turns": self._count,
@@ -378,7 +391,7 @@ class Metrics:
                 "total_tokens": self._input_tokens + self._output_tokens,
                 "cost": None if no_cost else self._cost,
                 "cost_complete": self._unpriced == 0,
-                "median_latency_ms": statistics.median(latencies) if latencies else None,
+                "median_latency_ms": _sorted_median(latencies) if latencies else None,
             }
 
     # --- writing ------------------------------------------------------------------------------
@@ -422,6 +435,8 @@ class Metrics:
                     del self._requests[:-_MAX_PENDING_REQUESTS]
                 return
             self._apply_incoming(kind, event, t)
+            if kind in _LATENCY_MARKS:
+                self._track_latency(event)
 
     def _apply_incoming(self, kind: str, event: dict[str, Any], t: float) -> None:
         if kind in _DELTAS:
@@ -455,6 +470,22 @@ class Metrics:
         elif kind == "error":
             self._error(_dict(event.get("error")))
 
+    def _track_latency(self, event: dict[str, Any]) -> None:
+        response_id = event.get("response_id", _dict(event.get("response")).get("id"))
+        turn = self._turn_of(response_id)
+        if turn is None:
+            return
+        self._forget_latency(turn.response_id)
+        latency = turn.latency_ms
+        if latency is not None:
+            self._latency_of[turn.response_id] = latency
+            bisect.insort(self._latencies, latency)
+
+    def _forget_latency(self, response_id: str) -> None:
+        old = self._latency_of.pop(response_id, None)
+        if old is not None:
+            del self._latencies[bisect.bisect_left(self._latencies, old)]
+
     def _turn_of(self, response_id: Any) -> TurnMetrics | None:
         return self._turns.get(response_id) if isinstance(response_id, str) else None
 
@@ -463,7 +494,7 @@ class Metrics:
         self._turns[response_id] = turn
         self._count += 1
         while len(self._turns) > self.maxlen:
-            self._turns.popitem(last=False)
+            self._forget_latency(self._turns.popitem(last=False)[0])
         return turn
 
     def _created(self, response: dict[str, Any], t: float) -> None:

@@ -358,6 +358,25 @@ def test_memory_is_bounded() -> None:
     assert len(m._requests) <= 64
 
 
+def test_the_median_latency_follows_kept_turns_as_marks_arrive_and_turns_are_dropped() -> None:
+    m = Metrics(maxlen=5)
+    expected: dict[str, float] = {}
+    for i in range(40):
+        rid, t0 = f"r{i}", i * 1000.0
+        m.apply(EventRecord("out", {"type": "response.create"}, 0, t0))
+        m.apply(EventRecord("in", {"type": "response.created", "response": {"id": rid}}, 0, t0))
+        delta = {"type": "response.output_audio_transcript.delta", "response_id": rid}
+        m.apply(EventRecord("in", delta, 0, t0 + 50 + i % 7))
+        # Audio starting later replaces the first delta as the latency's end.
+        if i % 3 == 0:
+            started = {"type": "output_audio_buffer.started", "response_id": rid}
+            m.apply(EventRecord("in", started, 0, t0 + 400 + i))
+        expected[rid] = m.turn(rid).latency_ms  # type: ignore[union-attr]
+        kept = [expected[t.response_id] for t in m.turns]
+        assert m.totals()["median_latency_ms"] == statistics.median(kept)
+    assert len(m.turns) == 5
+
+
 def test_malformed_input_is_ignored() -> None:
     m = replay("text_turn")
     before = (m.turns, m.totals(), m.rate_limits)
