@@ -5,6 +5,8 @@ from .config import ConfigError, Endpoint
 from .conversation import Conversation, Transcript
 from .events import InvalidEventError
 from .log import EventLog
+from .metrics import Metrics
+from .tools import Tool
 from .widget import RealtimeWidget
 
 __version__ = "0.1.0"
@@ -15,8 +17,10 @@ __all__ = [
     "Endpoint",
     "EventLog",
     "InvalidEventError",
+    "Metrics",
     "RealtimeAuthError",
     "RealtimeWidget",
+    "Tool",
     "Transcript",
     "__version__",
 ]
