@@ -51,6 +51,11 @@ def run_demo(*, port: int = 8888, open_browser: bool = True, directory: str | No
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
+    sys.stdout.flush()
+    if os.name == "posix":
+        # Become JupyterLab: a signal to the demo (Ctrl-C, a test's terminate()) reaches the
+        # server itself instead of leaving it running as an orphan.
+        os.execv(sys.executable, command)
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:
