@@ -32,6 +32,7 @@ class _Response:
     calls: set[str] = field(default_factory=set)  # call ids still running
     had_calls: bool = False
     done: bool = False
+    metadata: dict[str, Any] | None = None  # the response.create's, carried to the follow-up
 
 
 class Turns:
@@ -100,7 +101,10 @@ class Turns:
                 self._waiting_create = False
                 if isinstance(response.get("id"), str) and conversation is not None:
                     self.active = response["id"]
-                    self._responses[response["id"]] = _Response(response["id"])
+                    metadata = response.get("metadata")
+                    self._responses[response["id"]] = _Response(
+                        response["id"], metadata=metadata if isinstance(metadata, dict) else None
+                    )
         elif kind == "response.done":
             response = _dict(event.get("response"))
             with self._lock:
@@ -176,7 +180,12 @@ class Turns:
         if ready:
             from .events import prepare
 
-            self._queue_front(prepare({"type": "response.create"}))
+            # The reply continues the request that called the tools: it keeps its metadata, so
+            # whoever tagged the request (ask()) can tell the reply from other responses.
+            follow_up: dict[str, Any] = {"type": "response.create"}
+            if state.metadata:
+                follow_up["response"] = {"metadata": state.metadata}
+            self._queue_front(prepare(follow_up))
 
     def _queue_front(self, event: dict[str, Any]) -> None:
         with self._lock:

@@ -296,9 +296,27 @@ class RealtimeWidget(anywidget.AnyWidget):
     def ask(self, text: str, *, timeout: float = 60.0) -> asyncio.Future[str]:
         """Like :meth:`say`, and a future of the reply's text (transcript for audio replies).
 
+        The reply is the response that answers this request, after any tool calls it made (the
+        request is tagged with ``metadata``, which the follow-up response keeps), not merely the
+        next response to finish.
+
         >>> answer = await w.ask("What is 2 + 2?")  # doctest: +SKIP
         """
-        done = self.wait_for("response.done", timeout=timeout)
+        tag = secrets.token_hex(6)
+
+        def is_reply(event: dict[str, Any]) -> bool:
+            response = event.get("response")
+            if not isinstance(response, dict):
+                return False
+            metadata = response.get("metadata")
+            if not isinstance(metadata, dict) or metadata.get("realtime_widget_ask") != tag:
+                return False
+            outputs = response.get("output") or []
+            return not any(
+                isinstance(o, dict) and o.get("type") == "function_call" for o in outputs
+            )
+
+        done = self.wait_for("response.done", where=is_reply, timeout=timeout)
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[str] = loop.create_future()
 
@@ -315,7 +333,7 @@ class RealtimeWidget(anywidget.AnyWidget):
 
         done.add_done_callback(settle)
         try:
-            self.say(text)
+            self.say(text, metadata={"realtime_widget_ask": tag})
         except Exception:
             done.cancel()
             answer.cancel()
@@ -393,8 +411,15 @@ class RealtimeWidget(anywidget.AnyWidget):
 
         return register(handler) if handler is not None else register
 
-    def wait_for(self, event_type: str, *, timeout: float = 30.0) -> asyncio.Future[dict[str, Any]]:
-        """A future of the next event of a type, registered now: ``await`` it in a cell.
+    def wait_for(
+        self,
+        event_type: str,
+        *,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 30.0,
+    ) -> asyncio.Future[dict[str, Any]]:
+        """A future of the next event of a type (for which ``where`` is true, if given),
+        registered now: ``await`` it in a cell.
 
         Awaiting lets the browser's messages through on ipykernel 7 (JupyterLab 4.4+,
         Notebook 7). Create it *before* the action it waits for::
@@ -411,7 +436,8 @@ class RealtimeWidget(anywidget.AnyWidget):
                 future.set_result(event)
 
         def handler(event: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(settle, event)  # handlers may run on a comm thread
+            if where is None or where(event):
+                loop.call_soon_threadsafe(settle, event)  # handlers may run on a comm thread
 
         def expire() -> None:
             if not future.done():

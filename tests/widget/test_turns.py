@@ -41,24 +41,32 @@ async def sends(browser: FakeBrowser, count: int) -> list[dict[str, Any]]:
     return await asyncio.wait_for(wait(), 10)
 
 
-def created(browser: FakeBrowser, response_id: str) -> None:
+def created(browser: FakeBrowser, response_id: str, metadata: dict[str, Any] | None = None) -> None:
     browser.events(
         {
             "type": "response.created",
             "event_id": "e",
-            "response": {"id": response_id, "conversation_id": "conv_1"},
+            "response": {"id": response_id, "conversation_id": "conv_1", "metadata": metadata},
         }
     )
 
 
 def done(
-    browser: FakeBrowser, response_id: str, output: list[dict[str, Any]] | None = None
+    browser: FakeBrowser,
+    response_id: str,
+    output: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> None:
     browser.events(
         {
             "type": "response.done",
             "event_id": "e",
-            "response": {"id": response_id, "status": "completed", "output": output or []},
+            "response": {
+                "id": response_id,
+                "status": "completed",
+                "output": output or [],
+                "metadata": metadata,
+            },
         }
     )
 
@@ -215,18 +223,57 @@ def test_adding_a_tool_mid_session_redeclares_the_tools() -> None:
         w.remove_tool("add")
 
 
+def reply_item(item_id: str, text: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text}],
+    }
+
+
 async def test_ask_resolves_to_the_reply_text() -> None:
     w = RealtimeWidget(endpoint="local")
     browser = connected(w)
     answer = w.ask("what is 2+2?")
-    item = {
-        "id": "item_a",
-        "type": "message",
-        "role": "assistant",
-        "status": "completed",
-        "content": [{"type": "output_text", "text": "4"}],
-    }
-    created(browser, "resp_1")
+    tag = sent_events(browser)[-1]["response"]["metadata"]
+    item = reply_item("item_a", "4")
+    created(browser, "resp_1", tag)
     browser.events({"type": "conversation.item.added", "event_id": "e", "item": item})
-    done(browser, "resp_1", [item])
+    done(browser, "resp_1", [item], tag)
     assert await asyncio.wait_for(answer, 5) == "4"
+
+
+async def test_ask_waits_through_other_responses_and_its_tool_calls_for_the_reply() -> None:
+    w = RealtimeWidget(endpoint="local")
+
+    @w.tool
+    def to_fahrenheit(celsius: float) -> float:
+        """Celsius to Fahrenheit."""
+        return celsius * 9 / 5 + 32
+
+    browser = connected(w)
+    created(browser, "resp_vad")  # a response server VAD started: ask's request waits behind it
+    answer = w.ask("convert 21 C")
+    assert sent_types(browser)[-1] == "conversation.item.create"
+    other = reply_item("item_other", "something else")
+    browser.events({"type": "conversation.item.added", "event_id": "e", "item": other})
+    done(browser, "resp_vad", [other])
+    assert not answer.done()
+    tag = sent_events(browser)[-1]["response"]["metadata"]
+    assert set(tag) == {"realtime_widget_ask"}
+    created(browser, "resp_tool", tag)
+    call(browser, "resp_tool", "to_fahrenheit", '{"celsius": 21}')
+    function_call = {"id": "item_c", "type": "function_call", "call_id": "call_1"}
+    done(browser, "resp_tool", [function_call], tag)
+    follow_up = (await sends(browser, 4))[-1]
+    assert follow_up["type"] == "response.create"
+    assert follow_up["response"]["metadata"] == tag  # the reply continues the tagged request
+    await asyncio.sleep(0)
+    assert not answer.done()
+    item = reply_item("item_r", "69.8 degrees")
+    created(browser, "resp_reply", tag)
+    browser.events({"type": "conversation.item.added", "event_id": "e", "item": item})
+    done(browser, "resp_reply", [item], tag)
+    assert await asyncio.wait_for(answer, 5) == "69.8 degrees"
