@@ -13,6 +13,7 @@ import {
   type RealtimeEvent,
   type Status,
   type Step,
+  type TurnFigures,
   now,
 } from "./protocol";
 import { TranscriptModel } from "./transcript";
@@ -70,6 +71,12 @@ export class Call extends Emitter<CallEvents> {
   ) {
     super();
     (window.__rtw_calls ??= new Set()).add(this);
+  }
+
+  /** The kernel measured a response: the transcript shows its latency and cost. */
+  turnFigures(figures: TurnFigures): void {
+    this.transcript.setFigures(figures);
+    this.emit("transcript", null);
   }
 
   get micTrack(): MediaStreamTrack | null {

@@ -34,11 +34,19 @@ export interface RelayReply {
   call_id: string;
 }
 
+/** One response's figures as the kernel measured them (metrics.py), sent on its response.done. */
+export interface TurnFigures {
+  response_id: string;
+  latency_ms: number | null;
+  cost: number | null;
+}
+
 export type KernelMessage =
   | { kind: "connect" }
   | { kind: "disconnect" }
   | { kind: "send"; events: RealtimeEvent[] }
   | { kind: "mute"; muted: boolean }
+  | { kind: "turn"; figures: TurnFigures }
   | { kind: "reply"; id: number; ok: true; value: unknown }
   | { kind: "reply"; id: number; ok: false; error: string };
 
@@ -59,6 +67,12 @@ export function parseKernelMessage(raw: unknown): KernelMessage | null {
       if (!Array.isArray(raw.events)) return null;
       if (!raw.events.every((e) => isObject(e) && typeof e.type === "string")) return null;
       return { kind: "send", events: raw.events as RealtimeEvent[] };
+    case "turn": {
+      const f = raw.figures;
+      if (!isObject(f) || typeof f.response_id !== "string") return null;
+      const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+      return { kind: "turn", figures: { response_id: f.response_id, latency_ms: num(f.latency_ms), cost: num(f.cost) } };
+    }
     case "reply":
       if (typeof raw.id !== "number" || typeof raw.ok !== "boolean") return null;
       return raw.ok

@@ -1,7 +1,9 @@
 // The conversation as the views show it: user and assistant turns with live deltas, tool calls.
 // Kept per call (not per view), so a view rendered later shows the turns so far.
 
-import type { RealtimeEvent } from "./protocol";
+import type { RealtimeEvent, TurnFigures } from "./protocol";
+
+const FIGURES_KEPT = 1000; // responses whose latency and cost are kept for the views
 
 export interface Turn {
   id: string;
@@ -9,6 +11,7 @@ export interface Turn {
   text: string;
   done: boolean;
   truncated: boolean;
+  responseId: string; // the response that produced it (model output), once known
 }
 
 const str = (value: unknown): string => (typeof value === "string" ? value : "");
@@ -16,6 +19,14 @@ const str = (value: unknown): string => (typeof value === "string" ? value : "")
 export class TranscriptModel {
   private turns = new Map<string, Turn>();
   private order: string[] = [];
+  /** The kernel's figures by response id (the newest FIGURES_KEPT). */
+  readonly figures = new Map<string, TurnFigures>();
+
+  setFigures(figures: TurnFigures): void {
+    this.figures.delete(figures.response_id);
+    this.figures.set(figures.response_id, figures);
+    if (this.figures.size > FIGURES_KEPT) this.figures.delete(this.figures.keys().next().value!);
+  }
 
   get list(): Turn[] {
     return this.order.map((id) => this.turns.get(id)!).filter((t) => t.text !== "" || !t.done);
@@ -40,6 +51,20 @@ export class TranscriptModel {
         return this.replace(str(e.item_id), str(e.transcript));
       case "response.function_call_arguments.done":
         return this.replace(str(e.item_id), `${str(e.name)}(${str(e.arguments)})`);
+      case "response.done": {
+        // The kernel's per-turn figures are keyed by response: remember whose items these are.
+        const response = (e.response ?? {}) as Record<string, unknown>;
+        const output = Array.isArray(response.output) ? response.output : [];
+        let changed = false;
+        for (const item of output) {
+          const turn = this.turns.get(str((item as Record<string, unknown>)?.id));
+          if (turn && turn.responseId !== str(response.id)) {
+            turn.responseId = str(response.id);
+            changed = true;
+          }
+        }
+        return changed;
+      }
       case "conversation.item.truncated": {
         const turn = this.turns.get(str(e.item_id));
         if (turn) turn.truncated = true;
@@ -65,7 +90,7 @@ export class TranscriptModel {
     else return false;
     let turn = this.turns.get(item.id);
     if (!turn) {
-      turn = { id: item.id, role, text: "", done: false, truncated: false };
+      turn = { id: item.id, role, text: "", done: false, truncated: false, responseId: "" };
       this.turns.set(item.id, turn);
       const at = previous ? this.order.indexOf(previous) : -1;
       if (at >= 0) this.order.splice(at + 1, 0, item.id);

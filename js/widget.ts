@@ -30,6 +30,7 @@ const initialize: Initialize = ({ model }) => {
     else if (msg.kind === "disconnect") call.stop();
     else if (msg.kind === "mute") call.setMuted(msg.muted);
     else if (msg.kind === "send") call.send(msg.events);
+    else if (msg.kind === "turn") call.turnFigures(msg.figures);
   });
   // Closing the widget (or the kernel going away) ends the call and frees the microphone.
   return () => {

@@ -3,6 +3,7 @@
 import type { AnyModel } from "@anywidget/types";
 import type { Call, CallState } from "../call";
 import { h } from "./dom";
+import { type Totals, totalsLine } from "./figures";
 
 const LABELS: Record<CallState["status"], string> = {
   idle: "Not connected",
@@ -21,7 +22,8 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
   const endpoint = h("span", { className: "rtw-endpoint" });
   const error = h("div", { className: "rtw-error", role: "alert" });
   const notices = h("div", { className: "rtw-notices" });
-  el.append(h("div", { className: "rtw-controls" }, connect, mute, status, endpoint), error, notices);
+  const totals = h("span", { className: "rtw-totals", title: "session totals (measured by the kernel)" });
+  el.append(h("div", { className: "rtw-controls" }, connect, mute, status, endpoint, totals), error, notices);
 
   connect.addEventListener("click", () => {
     const busy = call.state.status === "connecting" || call.state.status === "connected";
@@ -44,6 +46,8 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
   };
   const drawModel = () => {
     endpoint.textContent = String(model.get("endpoint_label") ?? "");
+    totals.textContent = totalsLine(model.get("totals") as Totals | undefined);
+    totals.hidden = totals.textContent === "";
     const list = (model.get("notices") as string[] | undefined) ?? [];
     notices.replaceChildren(...list.map((text) => h("div", { className: "rtw-notice" }, text)));
   };
@@ -52,7 +56,9 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
   const off = call.on("state", draw);
   model.on("change:notices", drawModel);
   model.on("change:endpoint_label", drawModel);
+  model.on("change:totals", drawModel);
   return () => {
+    model.off("change:totals", drawModel);
     off();
     model.off("change:notices", drawModel);
     model.off("change:endpoint_label", drawModel);

@@ -508,8 +508,22 @@ class RealtimeWidget(anywidget.AnyWidget):
             if record.type == "response.done":
                 totals = self.metrics.totals()
                 self.set_trait("totals", totals)
+                self._send_turn_figures(record.event)
                 self.budget.check_cost(totals.get("cost"))
             self._dispatch(record)
+
+    def _send_turn_figures(self, event: dict[str, Any]) -> None:
+        """The views show each reply's latency and cost: a stream, so a message per response."""
+        response = event.get("response")
+        response_id = response.get("id") if isinstance(response, dict) else None
+        turn = self.metrics.turn(response_id) if isinstance(response_id, str) else None
+        if turn is not None:
+            figures = {
+                "response_id": turn.response_id,
+                "latency_ms": turn.latency_ms,
+                "cost": turn.cost,
+            }
+            self._post({"kind": "turn", "figures": figures})
 
     def _dispatch(self, record: EventRecord) -> None:
         with self._lock:

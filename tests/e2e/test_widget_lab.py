@@ -46,6 +46,9 @@ async def test_the_quickstart_runs_top_to_bottom(lab: Lab) -> None:
     assert calls == [["to_fahrenheit", "69.8"]]
     totals = await lab.kernel_json("widget.totals")
     assert totals["turns"] >= 3 and totals["cost"] > 0
+    # The page shows what the kernel measured: the totals, and each reply's latency and cost.
+    await lab.page.locator(".rtw-totals", has_text=f"{totals['turns']} turns").first.wait_for()
+    await lab.page.locator(".rtw-assistant .rtw-turn-meta", has_text="$").first.wait_for()
     await lab.page.locator(".rtw-assistant", has_text="You said: hello").first.wait_for()
     types = await lab.kernel_json("widget.events.types()")
     assert types[0] == "session.created" and "response.done" in types

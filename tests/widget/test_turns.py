@@ -277,3 +277,54 @@ async def test_ask_waits_through_other_responses_and_its_tool_calls_for_the_repl
     browser.events({"type": "conversation.item.added", "event_id": "e", "item": item})
     done(browser, "resp_reply", [item], tag)
     assert await asyncio.wait_for(answer, 5) == "69.8 degrees"
+
+
+def test_each_response_done_sends_its_figures_and_syncs_the_totals() -> None:
+    w = RealtimeWidget(endpoint="local", model="gpt-realtime")
+    browser = connected(w)
+    session = {"type": "realtime", "id": "sess_1", "model": "gpt-realtime"}
+    browser.events({"type": "session.created", "event_id": "e", "session": session})
+    for n in range(3):
+        w.say(f"turn {n}")
+        browser.events(*sent_events(browser)[-2:], direction="out")  # the browser's echo
+        created(browser, f"resp_{n}")
+        browser.events(
+            {
+                "type": "response.output_text.delta",
+                "event_id": "e",
+                "response_id": f"resp_{n}",
+                "item_id": f"item_{n}",
+                "delta": "hi",
+            }
+        )
+        usage = {
+            "input_tokens": 10,
+            "output_tokens": 20,
+            "total_tokens": 30,
+            "input_token_details": {"text_tokens": 10, "audio_tokens": 0, "cached_tokens": 0},
+            "output_token_details": {"text_tokens": 20, "audio_tokens": 0},
+        }
+        browser.events(
+            {
+                "type": "response.done",
+                "event_id": "e",
+                "response": {
+                    "id": f"resp_{n}",
+                    "status": "completed",
+                    "output": [],
+                    "usage": usage,
+                },
+            }
+        )
+    figures = [m["figures"] for m in browser.custom("turn")]
+    assert [f["response_id"] for f in figures] == ["resp_0", "resp_1", "resp_2"]
+    for f in figures:
+        turn = w.metrics.turn(f["response_id"])
+        assert turn is not None and turn.latency_ms is not None and turn.cost is not None
+        assert f == {
+            "response_id": turn.response_id,
+            "latency_ms": turn.latency_ms,
+            "cost": turn.cost,
+        }
+    assert w.totals["turns"] == 3 and w.totals["total_tokens"] == 90
+    assert w.get_state()["totals"] == w.totals  # synced to the views

@@ -1,0 +1,48 @@
+"""Each reply's latency and cost, and the session totals, as the kernel measured them: the views
+show its "turn" messages and the synced totals next to a real local-server conversation."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page
+
+from .helpers import connect, kernel_saw, say, shot
+from .kernel import FakeKernel
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_replies_show_their_latency_and_cost_and_the_controls_the_totals(
+    page: Page, kernel: FakeKernel
+) -> None:
+    totals = page.locator("#view-1 .rtw-totals")
+    assert await totals.is_hidden()  # nothing to say before the first turn
+    await connect(page, kernel)
+    await say(kernel, "hello")
+    done = await kernel_saw(page, "in", "response.done")
+    response_id = done["response"]["id"]
+    reply = page.locator("#view-1 .rtw-assistant", has_text="You said: hello")
+    await reply.wait_for()
+    assert await reply.locator(".rtw-turn-meta").count() == 0  # until the kernel says
+    # What RealtimeWidget sends and syncs after that response.done (see _send_turn_figures).
+    for figures in (
+        {"response_id": "resp_other", "latency_ms": 9, "cost": 1},
+        {"latency_ms": 5},  # malformed (no response id): ignored
+        {"response_id": response_id, "latency_ms": 321.4, "cost": 0.00213},
+    ):
+        await kernel.deliver({"kind": "turn", "figures": figures})
+    await page.evaluate(
+        """() => rtw.model.set("totals", {turns: 1, total_tokens: 1234, cost: 0.00213,
+                                          cost_complete: true, median_latency_ms: 321.4})"""
+    )
+    await reply.locator(".rtw-turn-meta", has_text="321 ms · $0.0021").wait_for()
+    await totals.filter(has_text="1 turn · 1,234 tokens · $0.0021 · median 321 ms").wait_for()
+    # Both views, the user's turn carries no figures.
+    await page.locator("#view-2 .rtw-assistant .rtw-turn-meta", has_text="321 ms").wait_for()
+    assert await page.locator("#view-1 .rtw-user .rtw-turn-meta").count() == 0
+    await page.evaluate(
+        """() => rtw.model.set("totals", {turns: 2, total_tokens: 10, cost: 1.5,
+                                          cost_complete: false, median_latency_ms: 1500})"""
+    )
+    await totals.filter(has_text="2 turns · 10 tokens · ≥ $1.50 · median 1.50 s").wait_for()
+    await shot(page, "figures-light")
