@@ -29,6 +29,8 @@ export interface CallState {
   step: Step | null;
   callId: string | null;
   muted: boolean;
+  /** Why this call has no microphone (denied, absent): it runs text only. Null when it has one. */
+  micError: string | null;
 }
 
 type CallEvents = { state: CallState; event: EventRecord; transcript: null };
@@ -53,7 +55,7 @@ declare global {
 }
 
 export class Call extends Emitter<CallEvents> {
-  state: CallState = { status: "idle", error: null, step: null, callId: null, muted: false };
+  state: CallState = { status: "idle", error: null, step: null, callId: null, muted: false, micError: null };
   readonly transcript = new TranscriptModel();
   /** Every event of this widget's calls, both directions, bounded: views show its history. */
   readonly log = new EventLog();
@@ -90,7 +92,7 @@ export class Call extends Emitter<CallEvents> {
     const mode = this.model.get("mode") === "relay" ? "relay" : "ephemeral";
     this.timings = { start: now() };
     this.outbox = [];
-    this.setState({ status: "connecting", error: null, step: null, callId: null });
+    this.setState({ status: "connecting", error: null, step: null, callId: null, micError: null });
     // The key is minted while the microphone opens: the two waits overlap.
     const key = mode === "ephemeral" ? this.bridge.request("key") : null;
     // A refused key fails the call at once, even while the microphone prompt is still open.
@@ -98,11 +100,11 @@ export class Call extends Emitter<CallEvents> {
     try {
       const mic = await this.openMicrophone();
       if (this.attempt !== attempt) {
-        stopTracks(mic); // stopped or failed while the microphone opened: release it again
+        if (mic) stopTracks(mic); // stopped or failed while the microphone opened: release it again
         return;
       }
       this.mic = mic;
-      for (const track of mic.getAudioTracks()) track.enabled = !this.state.muted;
+      for (const track of mic?.getAudioTracks() ?? []) track.enabled = !this.state.muted;
       const pc = new RTCPeerConnection();
       this.pc = pc;
       this.audio = document.createElement("audio");
@@ -113,7 +115,9 @@ export class Call extends Emitter<CallEvents> {
       pc.ontrack = (e) => {
         if (this.audio) this.audio.srcObject = e.streams[0] ?? new MediaStream([e.track]);
       };
-      for (const track of this.mic.getAudioTracks()) pc.addTrack(track, this.mic);
+      if (this.mic) for (const track of this.mic.getAudioTracks()) pc.addTrack(track, this.mic);
+      // Without a microphone the call is text in, voice out: still ask for the model's audio.
+      else pc.addTransceiver("audio", { direction: "recvonly" });
       const opened = this.openChannel(pc, attempt);
       pc.oniceconnectionstatechange = () => {
         if (pc.iceConnectionState === "failed" && this.attempt === attempt) {
@@ -141,9 +145,11 @@ export class Call extends Emitter<CallEvents> {
     if (this.attempt !== attempt) throw new Error("superseded");
   }
 
-  private async openMicrophone(): Promise<MediaStream> {
+  /** The microphone, or null (and micError saying why) when the call must go on text only. */
+  private async openMicrophone(): Promise<MediaStream | null> {
     if (!navigator.mediaDevices?.getUserMedia) {
-      throw new StepError("microphone", "This page cannot use a microphone (no mediaDevices: it needs https or localhost, and a browser that allows it).");
+      this.setState({ micError: "This page cannot use a microphone (it needs https or localhost, and a front end that allows it; VS Code's notebooks do not)." });
+      return null;
     }
     try {
       return await navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS);
@@ -151,11 +157,12 @@ export class Call extends Emitter<CallEvents> {
       const name = (error as DOMException).name;
       const advice =
         name === "NotAllowedError"
-          ? "Microphone access was denied: allow it in the browser's site settings, then connect again."
+          ? "Microphone access was denied: allow it in the browser's site settings, then connect again to talk."
           : name === "NotFoundError"
-            ? "No microphone was found: plug one in (or choose one in the system settings), then connect again."
-            : `The microphone could not be opened (${name}): close other apps using it, then connect again.`;
-      throw new StepError("microphone", advice);
+            ? "No microphone was found: plug one in (or choose one in the system settings), then connect again to talk."
+            : `The microphone could not be opened (${name}): close other apps using it, then connect again to talk.`;
+      this.setState({ micError: advice });
+      return null;
     }
   }
 
@@ -315,6 +322,7 @@ export class Call extends Emitter<CallEvents> {
         step: this.state.step,
         call_id: this.state.callId,
         muted: this.state.muted,
+        microphone: this.state.micError,
       });
     }
     this.emit("state", this.state);

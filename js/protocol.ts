@@ -20,6 +20,7 @@ export type BrowserMessage =
       step: Step | null;
       call_id: string | null;
       muted: boolean;
+      microphone: string | null; // why there is no microphone (the call is text only), or null
     }
   | { kind: "request"; id: number; op: "key" }
   | { kind: "request"; id: number; op: "relay"; sdp: string };

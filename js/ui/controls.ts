@@ -22,8 +22,9 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
   const endpoint = h("span", { className: "rtw-endpoint" });
   const error = h("div", { className: "rtw-error", role: "alert" });
   const notices = h("div", { className: "rtw-notices" });
+  const micNotice = h("div", { className: "rtw-mic-notice", role: "status" });
   const totals = h("span", { className: "rtw-totals", title: "session totals (measured by the kernel)" });
-  el.append(h("div", { className: "rtw-controls" }, connect, mute, status, endpoint, totals), error, notices);
+  el.append(h("div", { className: "rtw-controls" }, connect, mute, status, endpoint, totals), error, micNotice, notices);
 
   connect.addEventListener("click", () => {
     const busy = call.state.status === "connecting" || call.state.status === "connected";
@@ -37,12 +38,15 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
     connect.textContent = busy ? "Disconnect" : "Connect";
     connect.setAttribute("aria-pressed", String(busy));
     mute.textContent = state.muted ? "Unmute" : "Mute";
-    mute.disabled = state.status !== "connected";
+    mute.disabled = state.status !== "connected" || state.micError !== null;
     mute.setAttribute("aria-pressed", String(state.muted));
     el.dataset.status = state.status;
     label.textContent = LABELS[state.status] + (state.callId ? ` · ${state.callId}` : "");
     error.textContent = state.error ? (state.step ? `[${state.step}] ` : "") + state.error : "";
     error.hidden = !state.error;
+    const textOnly = state.micError !== null && (state.status === "connecting" || state.status === "connected");
+    micNotice.textContent = textOnly ? `Text only, no microphone. ${state.micError} Typing still works: w.say("…") from Python.` : "";
+    micNotice.hidden = !textOnly;
   };
   const drawModel = () => {
     endpoint.textContent = String(model.get("endpoint_label") ?? "");

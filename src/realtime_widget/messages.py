@@ -29,6 +29,7 @@ _BROWSER_MESSAGES = {
             "step": nullable(one_of(*STEPS)),
             "call_id": nullable(string()),
             "muted": boolean(),
+            "microphone": nullable(string()),
         },
         required=["status"],
     ),

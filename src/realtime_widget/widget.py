@@ -82,6 +82,9 @@ class RealtimeWidget(anywidget.AnyWidget):
     error = traitlets.Unicode("", read_only=True).tag(sync=True)
     call_id = traitlets.Unicode("", read_only=True).tag(sync=True)
     muted = traitlets.Bool(False, read_only=True).tag(sync=True)
+    # Why the call has no microphone (denied, absent, a front end without one): it runs text
+    # only, say() still works. "" when the microphone is open.
+    microphone_error = traitlets.Unicode("", read_only=True).tag(sync=True)
     mode = traitlets.Enum(("ephemeral", "relay"), "ephemeral").tag(sync=True)
     session = traitlets.Dict(read_only=True).tag(sync=True)
     endpoint_label = traitlets.Unicode("", read_only=True).tag(sync=True)
@@ -545,6 +548,8 @@ class RealtimeWidget(anywidget.AnyWidget):
             self.set_trait("call_id", message["call_id"])
         if "muted" in message:
             self.set_trait("muted", bool(message["muted"]))
+        if "microphone" in message:
+            self.set_trait("microphone_error", message["microphone"] or "")
         error = message.get("error") or ""
         if status == "error" and message.get("step"):
             error = f"[{message['step']}] {error}"

@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from realtime_widget.local import LocalServer
-
-from .kernel import API_KEY, FakeKernel
+from .kernel import FakeKernel
 
 pytestmark = pytest.mark.e2e
 
@@ -238,28 +236,3 @@ async def test_notices_and_endpoint_label_are_shown(page: Page, kernel: FakeKern
     notices = ["on('*') handler failed: boom"]
     await page.evaluate("(notices) => rtw.model.set('notices', notices)", notices)
     await page.locator("#view-2 .rtw-notice", has_text="handler failed: boom").wait_for()
-
-
-async def test_a_denied_microphone_is_an_error_at_step_microphone(
-    page: Page, page_url: str, local_server: LocalServer
-) -> None:
-    # Chromium's fake-media switches grant the microphone whatever the permissions say, so the
-    # user's "Block" is played by rejecting getUserMedia as Chromium then does.
-    await page.add_init_script(
-        """navigator.mediaDevices.getUserMedia = async () => {
-             throw new DOMException("Permission denied", "NotAllowedError");
-           };"""
-    )
-    kernel = FakeKernel(page, local_server.base_url, API_KEY)
-    await kernel.attach()
-    await page.goto(page_url)
-    await page.wait_for_function("() => window.rtw?.ready === true", timeout=WAIT)
-    try:
-        await kernel.deliver({"kind": "connect"})
-        failed = await wait_status(page, "error")
-        assert failed["step"] == "microphone"
-        assert "Microphone access was denied" in failed["error"]
-        await page.locator("#view-1 .rtw-error", has_text="allow it").wait_for()
-        assert await page.locator("audio[data-rtw]").count() == 0
-    finally:
-        await kernel.close()

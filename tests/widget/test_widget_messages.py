@@ -340,3 +340,19 @@ async def test_wait_for_is_a_future_of_the_next_event_of_a_type(
     late = local_widget.wait_for("session.updated", timeout=0.05)
     with pytest.raises(TimeoutError, match=r"session\.updated"):
         await late
+
+
+def test_a_call_without_a_microphone_is_connected_and_says_why(
+    local_widget: RealtimeWidget,
+) -> None:
+    browser = FakeBrowser(local_widget)
+    local_widget.connect()
+    reason = "Microphone access was denied: allow it in the browser's site settings."
+    browser.status("connected", call_id="rtc_text", microphone=reason)
+    assert local_widget.status == "connected" and local_widget.error == ""
+    assert local_widget.microphone_error == reason
+    local_widget.say("typing works")  # text goes on as usual
+    assert [e["type"] for e in browser.custom("send")[-1]["events"]][-1] == "response.create"
+    browser.status("closed")
+    browser.status("connected", call_id="rtc_voice", microphone=None)
+    assert local_widget.microphone_error == ""
