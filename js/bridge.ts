@@ -67,10 +67,12 @@ export class Bridge {
     }
   }
 
-  /** Ask the kernel for something (a key, a relayed answer); rejects with its error text. */
+  /** Ask the kernel for something (a key, a relayed answer, to check or send a typed event);
+   * rejects with its error text. */
   request(op: "key"): Promise<unknown>;
   request(op: "relay", sdp: string): Promise<unknown>;
-  request(op: "key" | "relay", sdp?: string): Promise<unknown> {
+  request(op: "check" | "send", event: Record<string, unknown>): Promise<unknown>;
+  request(op: "key" | "relay" | "check" | "send", arg?: string | Record<string, unknown>): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = window.setTimeout(() => {
@@ -83,7 +85,9 @@ export class Bridge {
         );
       }, REQUEST_TIMEOUT_MS);
       this.pending.set(id, { resolve, reject, timer });
-      this.post(op === "relay" ? { kind: "request", id, op, sdp: sdp ?? "" } : { kind: "request", id, op });
+      if (op === "relay") this.post({ kind: "request", id, op, sdp: typeof arg === "string" ? arg : "" });
+      else if (op === "key") this.post({ kind: "request", id, op });
+      else this.post({ kind: "request", id, op, event: typeof arg === "object" ? arg : {} });
     });
   }
 

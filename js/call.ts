@@ -75,6 +75,11 @@ export class Call extends Emitter<CallEvents> {
     (window.__rtw_calls ??= new Set()).add(this);
   }
 
+  /** A typed event, checked or sent by the kernel by the rules of widget.send() (the composer). */
+  compose(op: "check" | "send", event: Record<string, unknown>): Promise<unknown> {
+    return this.bridge.request(op, event);
+  }
+
   /** The kernel measured a response: the transcript shows its latency and cost. */
   turnFigures(figures: TurnFigures): void {
     this.transcript.setFigures(figures);

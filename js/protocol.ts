@@ -23,7 +23,8 @@ export type BrowserMessage =
       microphone: string | null; // why there is no microphone (the call is text only), or null
     }
   | { kind: "request"; id: number; op: "key" }
-  | { kind: "request"; id: number; op: "relay"; sdp: string };
+  | { kind: "request"; id: number; op: "relay"; sdp: string }
+  | { kind: "request"; id: number; op: "check" | "send"; event: Record<string, unknown> };
 
 export interface KeyReply {
   secret: string;

@@ -4,6 +4,7 @@
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import { Bridge } from "./bridge";
 import { Call } from "./call";
+import { renderComposer } from "./ui/composer";
 import { renderControls } from "./ui/controls";
 import { h } from "./ui/dom";
 import { renderLog } from "./ui/log";
@@ -61,6 +62,7 @@ const render: Render = ({ model, el }) => {
       [
         { id: "transcript", label: "Transcript", render: (panel) => renderTranscript(panel, call) },
         { id: "log", label: "Log", render: (panel) => renderLog(panel, call) },
+        { id: "compose", label: "Compose", render: (panel) => renderComposer(panel, call) },
       ],
       "transcript",
     ),

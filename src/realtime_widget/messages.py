@@ -37,8 +37,9 @@ _BROWSER_MESSAGES = {
         {
             "kind": one_of("request"),
             "id": number(0, integer=True),
-            "op": one_of("key", "relay"),
+            "op": one_of("key", "relay", "check", "send"),
             "sdp": string(non_empty=True),
+            "event": free_object(),  # check / send: a client event typed in the composer
         },
         required=["id", "op"],
     ),
@@ -74,4 +75,7 @@ def parse_browser_message(content: Any) -> dict[str, Any]:
         raise MessageError(f"malformed {content['kind']!r} message: {exc.message}") from None
     if message["kind"] == "request" and message["op"] == "relay" and "sdp" not in message:
         raise MessageError("a relay request needs the offer's 'sdp'")
+    composed = message["kind"] == "request" and message["op"] in ("check", "send")
+    if composed and "event" not in message:
+        raise MessageError(f"a {message['op']} request needs the client 'event'")
     return message

@@ -492,6 +492,8 @@ class RealtimeWidget(anywidget.AnyWidget):
             self._receive_events(message["events"])
         elif kind == "status":
             self._receive_status(message)
+        elif message["op"] in ("check", "send"):
+            self._post(self._compose(message))
         else:
             self._spawn(self._answer(message))
 
@@ -591,6 +593,18 @@ class RealtimeWidget(anywidget.AnyWidget):
         self._post({"kind": "disconnect"})
         if call_id:
             self._spawn(self._hangup(call_id))
+
+    def _compose(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The composer's event, checked (as it is typed) or sent, by the same rules as send()."""
+        reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
+        try:
+            if request["op"] == "check":
+                events.prepare(request["event"])
+                return reply | {"ok": True, "value": {}}
+            sent = self.send(request["event"])
+            return reply | {"ok": True, "value": {"event_id": sent[0]["event_id"]}}
+        except (events.InvalidEventError, RuntimeError) as exc:
+            return reply | {"ok": False, "error": str(exc)}
 
     async def _answer(self, request: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}

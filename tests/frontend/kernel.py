@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 from playwright.async_api import Page
 
+from realtime_widget.events import InvalidEventError, prepare
+
 API_KEY = "sk-frontend-test"
 SESSION: dict[str, Any] = {"type": "realtime", "instructions": "Repeat what you are told."}
 
@@ -52,12 +54,26 @@ class FakeKernel:
 
     async def _answer(self, request: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
+        if request["op"] in ("check", "send"):
+            await self.deliver(await self._compose(request, reply))
+            return
         try:
             value = await (self._key() if request["op"] == "key" else self._relay(request["sdp"]))
             reply.update(ok=True, value=value)
         except RuntimeError as error:
             reply.update(ok=False, error=str(error))
         await self.deliver(reply)
+
+    async def _compose(self, request: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
+        """The composer's check / send, by the rules RealtimeWidget._compose applies."""
+        try:
+            prepared = prepare(request["event"])
+        except InvalidEventError as exc:
+            return reply | {"ok": False, "error": str(exc)}
+        if request["op"] == "send":
+            await self.deliver({"kind": "send", "events": [prepared]})
+            return reply | {"ok": True, "value": {"event_id": prepared["event_id"]}}
+        return reply | {"ok": True, "value": {}}
 
     async def _key(self) -> dict[str, Any]:
         if self.key_error is not None:

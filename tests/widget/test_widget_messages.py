@@ -356,3 +356,29 @@ def test_a_call_without_a_microphone_is_connected_and_says_why(
     browser.status("closed")
     browser.status("connected", call_id="rtc_voice", microphone=None)
     assert local_widget.microphone_error == ""
+
+
+def test_the_composer_checks_and_sends_through_the_kernel_by_send_rules(
+    local_widget: RealtimeWidget,
+) -> None:
+    browser = FakeBrowser(local_widget)
+    bad = {"type": "response.create", "response": {"output_modalities": ["video"]}}
+    browser.post({"kind": "request", "id": 1, "op": "check", "event": bad})
+    refused = browser.custom("reply")[-1]
+    assert refused["id"] == 1 and refused["ok"] is False and "output_modalities" in refused["error"]
+    good = {"type": "response.cancel"}
+    browser.post({"kind": "request", "id": 2, "op": "check", "event": good})
+    assert browser.custom("reply")[-1] == {"kind": "reply", "id": 2, "ok": True, "value": {}}
+    assert browser.custom("send") == []  # checking sends nothing
+    browser.post({"kind": "request", "id": 3, "op": "send", "event": good})
+    assert "Not connected" in browser.custom("reply")[-1]["error"]
+    local_widget.connect()
+    browser.status("connected", call_id="rtc_compose")
+    browser.post({"kind": "request", "id": 4, "op": "send", "event": good})
+    reply = browser.custom("reply")[-1]
+    sent = browser.custom("send")[-1]["events"]
+    assert reply["ok"] and sent == [
+        {"type": "response.cancel", "event_id": reply["value"]["event_id"]}
+    ]
+    browser.post({"kind": "request", "id": 5, "op": "send"})  # no event: refused, shown
+    assert "needs the client 'event'" in local_widget.notices[-1]

@@ -1,0 +1,207 @@
+// The event composer: type (or pick a template of) a client event, see it checked as you type,
+// send it with Ctrl/Cmd+Enter. The kernel checks and sends it by the same rules as
+// widget.send() (the full GA schema, the field named), so what the composer accepts Python would
+// too; errors the server returns are shown beside the event that caused them.
+
+import type { Call } from "../call";
+import type { EventRecord } from "../protocol";
+import { h } from "./dom";
+
+const CHECK_DELAY_MS = 250; // ask the kernel once typing pauses
+const SENT_KEPT = 50;
+
+/** The client events of the GA Realtime API (schema.py has their fields). */
+export const CLIENT_EVENTS = [
+  "session.update",
+  "input_audio_buffer.append",
+  "input_audio_buffer.commit",
+  "input_audio_buffer.clear",
+  "conversation.item.create",
+  "conversation.item.retrieve",
+  "conversation.item.truncate",
+  "conversation.item.delete",
+  "response.create",
+  "response.cancel",
+  "output_audio_buffer.clear",
+];
+
+type Template = { label: string; event: (call: Call) => Record<string, unknown> };
+
+const lastAssistant = (call: Call): string =>
+  [...call.transcript.list].reverse().find((t) => t.role === "assistant")?.id ?? "item_…";
+
+export const TEMPLATES: Record<string, Template> = {
+  "session.update": {
+    label: "session.update: instructions",
+    event: () => ({ type: "session.update", session: { type: "realtime", instructions: "Speak like a pirate." } }),
+  },
+  "conversation.item.create": {
+    label: "conversation.item.create: a user message",
+    event: () => ({
+      type: "conversation.item.create",
+      item: { type: "message", role: "user", content: [{ type: "input_text", text: "Hello!" }] },
+    }),
+  },
+  "response.create": {
+    label: "response.create: out of band",
+    event: () => ({
+      type: "response.create",
+      response: {
+        conversation: "none",
+        output_modalities: ["text"],
+        instructions: "Summarize the conversation so far in one sentence.",
+        metadata: { purpose: "summary" },
+      },
+    }),
+  },
+  "response.cancel": { label: "response.cancel", event: () => ({ type: "response.cancel" }) },
+  "conversation.item.truncate": {
+    label: "conversation.item.truncate: the last reply",
+    event: (call) => ({ type: "conversation.item.truncate", item_id: lastAssistant(call), content_index: 0, audio_end_ms: 1000 }),
+  },
+};
+
+/** What is wrong with the text before the kernel is asked: JSON, an object, a known type. */
+export function quickCheck(text: string): { event: Record<string, unknown> | null; problem: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { event: null, problem: `Not JSON: ${(error as Error).message}` };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { event: null, problem: "A client event is a JSON object with a \"type\"." };
+  }
+  const type = (value as Record<string, unknown>).type;
+  if (typeof type !== "string") return { event: null, problem: "Missing \"type\" (e.g. \"response.create\")." };
+  if (!CLIENT_EVENTS.includes(type)) {
+    return { event: null, problem: `Unknown client event type "${type}": one of ${CLIENT_EVENTS.join(", ")}.` };
+  }
+  return { event: value as Record<string, unknown>, problem: "" };
+}
+
+interface Sent {
+  type: string;
+  eventId: string;
+  row: HTMLElement;
+  outcome: HTMLElement;
+}
+
+export function renderComposer(el: HTMLElement, call: Call): () => void {
+  const picker = h("select", { className: "rtw-select rtw-compose-template" });
+  picker.setAttribute("aria-label", "Event template");
+  picker.append(h("option", { value: "" }, "Templates…"));
+  for (const [id, t] of Object.entries(TEMPLATES)) picker.append(h("option", { value: id }, t.label));
+  const text = h("textarea", { className: "rtw-textarea rtw-compose-text", rows: 7, spellcheck: false });
+  text.setAttribute("aria-label", "Client event JSON");
+  text.placeholder = '{"type": "response.create"}';
+  const problem = h("div", { className: "rtw-compose-problem", role: "status" });
+  const send = h("button", { className: "rtw-button rtw-compose-send", type: "button" }, "Send");
+  send.title = "Send (Ctrl+Enter)";
+  const hint = h("span", { className: "rtw-compose-hint" }, "Ctrl+Enter sends; the kernel checks it as widget.send() would.");
+  const sentList = h("div", { className: "rtw-compose-sent", role: "log" });
+  sentList.setAttribute("aria-label", "Sent events");
+  el.append(
+    h("div", { className: "rtw-compose-bar" }, picker, send, hint),
+    text,
+    problem,
+    sentList,
+  );
+
+  let valid = false;
+  let checking = 0; // the latest check; older answers are stale
+  let timer: number | null = null;
+  const sent = new Map<string, Sent>();
+
+  const show = (message: string, ok: boolean) => {
+    problem.textContent = message;
+    problem.dataset.ok = String(ok);
+  };
+  const draw = () => {
+    send.disabled = !valid || call.state.status !== "connected";
+  };
+
+  const check = async () => {
+    timer = null;
+    const { event, problem: wrong } = quickCheck(text.value);
+    if (!event) {
+      valid = false;
+      show(text.value.trim() ? wrong : "", false);
+      draw();
+      return;
+    }
+    const mine = ++checking;
+    show("Checking…", true);
+    try {
+      await call.compose("check", event);
+      if (mine !== checking) return;
+      valid = true;
+      show(`✓ a valid ${String(event.type)}`, true);
+    } catch (error) {
+      if (mine !== checking) return;
+      valid = false;
+      show((error as Error).message.replace(/^Not sent: /, ""), false);
+    }
+    draw();
+  };
+  const schedule = () => {
+    valid = false;
+    draw();
+    if (timer !== null) window.clearTimeout(timer);
+    timer = window.setTimeout(() => void check(), CHECK_DELAY_MS);
+  };
+
+  const submit = async () => {
+    const { event } = quickCheck(text.value);
+    if (!event || !valid || call.state.status !== "connected") return;
+    const outcome = h("span", { className: "rtw-compose-outcome" }, "sending…");
+    const row = h("div", { className: "rtw-compose-row" }, h("code", {}, String(event.type)), outcome);
+    sentList.prepend(row);
+    while (sentList.childElementCount > SENT_KEPT) sentList.lastElementChild?.remove();
+    try {
+      const reply = (await call.compose("send", event)) as { event_id?: string };
+      const eventId = String(reply?.event_id ?? "");
+      row.dataset.eventId = eventId;
+      outcome.textContent = `sent · ${eventId}`;
+      sent.set(eventId, { type: String(event.type), eventId, row, outcome });
+      if (sent.size > SENT_KEPT) sent.delete(sent.keys().next().value!);
+    } catch (error) {
+      row.classList.add("rtw-compose-refused");
+      outcome.textContent = `not sent: ${(error as Error).message.replace(/^Not sent: /, "")}`;
+    }
+  };
+
+  picker.addEventListener("change", () => {
+    const template = TEMPLATES[picker.value];
+    if (!template) return;
+    text.value = JSON.stringify(template.event(call), null, 2);
+    picker.value = "";
+    text.focus();
+    schedule();
+  });
+  text.addEventListener("input", schedule);
+  text.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      void submit();
+    }
+  });
+  send.addEventListener("click", () => void submit());
+
+  // The server names the event that caused an error: show it beside that event.
+  const offEvent = call.on("event", (record: EventRecord) => {
+    if (record.dir !== "in" || record.event.type !== "error") return;
+    const error = (record.event as Record<string, unknown>).error as Record<string, unknown> | undefined;
+    const entry = sent.get(String(error?.event_id ?? ""));
+    if (!entry) return;
+    entry.row.classList.add("rtw-compose-error");
+    entry.outcome.textContent = `server error: ${String(error?.message ?? "")}${error?.code ? ` (${String(error.code)})` : ""}`;
+  });
+  const offState = call.on("state", draw);
+  draw();
+  return () => {
+    offEvent();
+    offState();
+    if (timer !== null) window.clearTimeout(timer);
+  };
+}
