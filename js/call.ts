@@ -6,6 +6,7 @@ import type { AnyModel } from "@anywidget/types";
 import type { Bridge } from "./bridge";
 import { Emitter } from "./emitter";
 import { EventLog } from "./eventlog";
+import { Meters } from "./meter";
 import {
   type EventRecord,
   isKeyReply,
@@ -59,6 +60,14 @@ export class Call extends Emitter<CallEvents> {
   readonly transcript = new TranscriptModel();
   /** Every event of this widget's calls, both directions, bounded: views show its history. */
   readonly log = new EventLog();
+  /** Input (microphone) and output (the model's voice) levels, for the meters. */
+  readonly meters = new Meters();
+  /** Output volume in [0, 1], kept across calls. */
+  volume = 1;
+  /** Push-to-talk: the microphone is live only while held, and turn detection is off. */
+  pushToTalk = false;
+  private talking = false;
+  private switching: Promise<void> = Promise.resolve();
   private pc: RTCPeerConnection | null = null;
   private channel: RTCDataChannel | null = null;
   private mic: MediaStream | null = null;
@@ -109,7 +118,8 @@ export class Call extends Emitter<CallEvents> {
         return;
       }
       this.mic = mic;
-      for (const track of mic?.getAudioTracks() ?? []) track.enabled = !this.state.muted;
+      for (const track of mic?.getAudioTracks() ?? []) track.enabled = this.micLive();
+      this.meters.attach("input", mic);
       const pc = new RTCPeerConnection();
       this.pc = pc;
       this.audio = document.createElement("audio");
@@ -117,8 +127,11 @@ export class Call extends Emitter<CallEvents> {
       this.audio.style.display = "none";
       this.audio.dataset.rtw = "remote-audio";
       document.body.appendChild(this.audio);
+      this.audio.volume = this.volume;
       pc.ontrack = (e) => {
-        if (this.audio) this.audio.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+        const stream = e.streams[0] ?? new MediaStream([e.track]);
+        if (this.audio) this.audio.srcObject = stream;
+        this.meters.attach("output", stream);
       };
       if (this.mic) for (const track of this.mic.getAudioTracks()) pc.addTrack(track, this.mic);
       // Without a microphone the call is text in, voice out: still ask for the model's audio.
@@ -276,8 +289,85 @@ export class Call extends Emitter<CallEvents> {
   }
 
   setMuted(muted: boolean): void {
-    for (const track of this.mic?.getAudioTracks() ?? []) track.enabled = !muted;
     this.setState({ muted });
+    this.applyMic();
+  }
+
+  /** Is the microphone sending? Not muted, and held down in push-to-talk mode. */
+  private micLive(): boolean {
+    return !this.state.muted && (!this.pushToTalk || this.talking);
+  }
+
+  private applyMic(): void {
+    for (const track of this.mic?.getAudioTracks() ?? []) track.enabled = this.micLive();
+  }
+
+  setVolume(volume: number): void {
+    this.volume = Math.min(1, Math.max(0, volume));
+    if (this.audio) this.audio.volume = this.volume;
+    this.emit("state", this.state);
+  }
+
+  /** Stop the model: cancel its response and drop the audio queued to play (as widget.interrupt). */
+  interrupt(): void {
+    this.send([{ type: "response.cancel" }, { type: "output_audio_buffer.clear" }]);
+  }
+
+  /** Turn push-to-talk on (turn detection off, the microphone live only while held) or off
+   * (back to this turn detection). */
+  setPushToTalk(on: boolean, detection: Record<string, unknown> | null = { type: "server_vad" }): void {
+    this.pushToTalk = on;
+    this.talking = false;
+    this.applyMic();
+    this.send([{ type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: on ? null : detection } } } }]);
+    this.emit("state", this.state);
+  }
+
+  /** Push-to-talk held (true) or released (false): on release the turn is committed and answered. */
+  talk(down: boolean): void {
+    if (!this.pushToTalk || this.talking === down || this.state.status !== "connected") return;
+    this.talking = down;
+    this.applyMic();
+    if (!down) this.send([{ type: "input_audio_buffer.commit" }, { type: "response.create" }]);
+    else this.send([{ type: "input_audio_buffer.clear" }]); // a fresh turn: nothing said before
+    this.emit("state", this.state);
+  }
+
+  /** The microphone in use (its device id), for the picker. */
+  get micDeviceId(): string {
+    return this.micTrack?.getSettings().deviceId ?? "";
+  }
+
+  /** Switch microphones mid-call: the sender's track is replaced, the old one released.
+   * Switches run one after another, so the last choice wins. */
+  switchMicrophone(deviceId: string): Promise<void> {
+    this.switching = this.switching.then(() => this.replaceMicrophone(deviceId)).catch((error) => {
+      console.warn("realtime-widget: could not switch microphones", error);
+    });
+    return this.switching;
+  }
+
+  private async replaceMicrophone(deviceId: string): Promise<void> {
+    if (!this.mic || !this.pc) return;
+    const mic = await navigator.mediaDevices.getUserMedia({
+      audio: { ...(MIC_CONSTRAINTS.audio as MediaTrackConstraints), deviceId: { exact: deviceId } },
+    });
+    const track = mic.getAudioTracks()[0];
+    const sender = this.pc.getSenders().find((s) => s.track?.kind === "audio");
+    if (!track || !sender || !this.mic) {
+      stopTracks(mic);
+      return;
+    }
+    await sender.replaceTrack(track);
+    stopTracks(this.mic);
+    this.mic = mic;
+    this.applyMic();
+    this.meters.attach("input", mic);
+    this.emit("state", this.state);
+  }
+
+  get isTalking(): boolean {
+    return this.talking;
   }
 
   /** End the call and release the microphone. */
@@ -302,6 +392,9 @@ export class Call extends Emitter<CallEvents> {
   private release(): void {
     if (this.mic) stopTracks(this.mic);
     this.mic = null;
+    this.meters.close();
+    this.pushToTalk = false; // a new call starts with the session's own turn detection
+    this.talking = false;
     if (this.channel) {
       this.channel.onclose = null;
       this.channel.close();

@@ -4,6 +4,7 @@
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import { Bridge } from "./bridge";
 import { Call } from "./call";
+import { renderAudio } from "./ui/audio";
 import { renderComposer } from "./ui/composer";
 import { renderControls } from "./ui/controls";
 import { h } from "./ui/dom";
@@ -62,6 +63,7 @@ const render: Render = ({ model, el }) => {
       [
         { id: "transcript", label: "Transcript", render: (panel) => renderTranscript(panel, call) },
         { id: "log", label: "Log", render: (panel) => renderLog(panel, call) },
+        { id: "audio", label: "Audio", render: (panel) => renderAudio(panel, call) },
         { id: "compose", label: "Compose", render: (panel) => renderComposer(panel, call) },
       ],
       "transcript",

@@ -16,6 +16,8 @@ const LABELS: Record<CallState["status"], string> = {
 export function renderControls(el: HTMLElement, model: AnyModel, call: Call): () => void {
   const connect = h("button", { className: "rtw-button rtw-connect", type: "button" });
   const mute = h("button", { className: "rtw-button rtw-mute", type: "button" });
+  const interrupt = h("button", { className: "rtw-button rtw-interrupt", type: "button" }, "Interrupt");
+  interrupt.title = "Stop the model: cancel its response and clear the audio queued to play";
   const dot = h("span", { className: "rtw-dot" });
   const label = h("span", { className: "rtw-status-label" });
   const status = h("span", { className: "rtw-status", role: "status" }, dot, label);
@@ -24,7 +26,7 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
   const notices = h("div", { className: "rtw-notices" });
   const micNotice = h("div", { className: "rtw-mic-notice", role: "status" });
   const totals = h("span", { className: "rtw-totals", title: "session totals (measured by the kernel)" });
-  el.append(h("div", { className: "rtw-controls" }, connect, mute, status, endpoint, totals), error, micNotice, notices);
+  el.append(h("div", { className: "rtw-controls" }, connect, mute, interrupt, status, endpoint, totals), error, micNotice, notices);
 
   connect.addEventListener("click", () => {
     const busy = call.state.status === "connecting" || call.state.status === "connected";
@@ -32,6 +34,7 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
     else void call.start();
   });
   mute.addEventListener("click", () => call.setMuted(!call.state.muted));
+  interrupt.addEventListener("click", () => call.interrupt());
 
   const draw = (state: CallState) => {
     const busy = state.status === "connecting" || state.status === "connected";
@@ -40,6 +43,7 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
     mute.textContent = state.muted ? "Unmute" : "Mute";
     mute.disabled = state.status !== "connected" || state.micError !== null;
     mute.setAttribute("aria-pressed", String(state.muted));
+    interrupt.disabled = state.status !== "connected";
     el.dataset.status = state.status;
     label.textContent = LABELS[state.status] + (state.callId ? ` · ${state.callId}` : "");
     error.textContent = state.error ? (state.step ? `[${state.step}] ` : "") + state.error : "";

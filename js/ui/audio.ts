@@ -1,0 +1,147 @@
+// The Audio panel: microphone picker, push-to-talk (hold the button, or Space with the panel
+// focused), turn detection (server VAD, semantic VAD, off) with its main knobs, input and
+// output level meters, output volume. Every change is a client event the kernel sees echoed.
+
+import type { Call } from "../call";
+import { h } from "./dom";
+
+type Detection = "server_vad" | "semantic_vad" | "off";
+
+function labelled(text: string, control: HTMLElement): HTMLElement {
+  return h("label", { className: "rtw-field" }, h("span", { className: "rtw-field-label" }, text), control);
+}
+
+function meter(name: string): { el: HTMLElement; bar: HTMLElement } {
+  const bar = h("div", { className: "rtw-meter-bar" });
+  const el = h("div", { className: `rtw-meter rtw-meter-${name}`, role: "meter" }, bar);
+  el.setAttribute("aria-label", `${name} level`);
+  el.setAttribute("aria-valuemin", "0");
+  el.setAttribute("aria-valuemax", "100");
+  return { el, bar };
+}
+
+export function renderAudio(el: HTMLElement, call: Call): () => void {
+  const mics = h("select", { className: "rtw-select rtw-mic-picker" });
+  const ptt = h("input", { type: "checkbox", className: "rtw-ptt-toggle" });
+  const hold = h("button", { className: "rtw-button rtw-ptt-hold", type: "button" }, "Hold to talk");
+  const mode = h("select", { className: "rtw-select rtw-detection" });
+  for (const [value, text] of [["server_vad", "Server VAD"], ["semantic_vad", "Semantic VAD"], ["off", "Off (commit yourself)"]]) {
+    mode.append(h("option", { value }, text));
+  }
+  const threshold = h("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.5", className: "rtw-threshold" });
+  const silence = h("input", { type: "number", min: "100", max: "3000", step: "50", value: "500", className: "rtw-input rtw-silence" });
+  const padding = h("input", { type: "number", min: "0", max: "2000", step: "50", value: "300", className: "rtw-input rtw-padding" });
+  const eagerness = h("select", { className: "rtw-select rtw-eagerness" });
+  for (const value of ["auto", "low", "medium", "high"]) eagerness.append(h("option", { value }, value));
+  const volume = h("input", { type: "range", min: "0", max: "1", step: "0.05", className: "rtw-volume" });
+  const input = meter("input");
+  const output = meter("output");
+  const vadKnobs = h("div", { className: "rtw-row rtw-vad-knobs" }, labelled("Threshold", threshold), labelled("Silence ms", silence), labelled("Padding ms", padding));
+  const semanticKnobs = h("div", { className: "rtw-row rtw-semantic-knobs" }, labelled("Eagerness", eagerness));
+  el.append(
+    h("div", { className: "rtw-row" }, labelled("Microphone", mics), labelled("Volume", volume)),
+    h("div", { className: "rtw-row" }, labelled("Push to talk", ptt), hold),
+    h("div", { className: "rtw-row" }, labelled("Turn detection", mode)),
+    vadKnobs,
+    semanticKnobs,
+    h("div", { className: "rtw-row" }, labelled("Input", input.el), labelled("Output", output.el)),
+  );
+
+  const detection = (): Record<string, unknown> | null => {
+    const kind = mode.value as Detection;
+    if (kind === "off") return null;
+    if (kind === "semantic_vad") return { type: "semantic_vad", eagerness: eagerness.value };
+    return {
+      type: "server_vad",
+      threshold: Number(threshold.value),
+      silence_duration_ms: Math.round(Number(silence.value)),
+      prefix_padding_ms: Math.round(Number(padding.value)),
+    };
+  };
+  const applyDetection = () => {
+    draw();
+    if (call.state.status !== "connected" || call.pushToTalk) return; // push-to-talk owns it
+    call.send([{ type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: detection() } } } }]);
+  };
+
+  const listMicrophones = async () => {
+    const devices = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
+    const inputs = devices.filter((d) => d.kind === "audioinput");
+    mics.replaceChildren(...inputs.map((d, i) => h("option", { value: d.deviceId }, d.label || `Microphone ${i + 1}`)));
+    mics.value = call.micDeviceId;
+  };
+
+  const draw = () => {
+    const connected = call.state.status === "connected";
+    const hasMic = call.micTrack !== null;
+    mics.disabled = !connected || !hasMic;
+    ptt.checked = call.pushToTalk;
+    ptt.disabled = !connected || !hasMic;
+    hold.disabled = !call.pushToTalk || !connected;
+    hold.setAttribute("aria-pressed", String(call.isTalking));
+    hold.textContent = call.isTalking ? "Talking… (release to send)" : "Hold to talk";
+    mode.disabled = call.pushToTalk;
+    vadKnobs.hidden = mode.value !== "server_vad" || call.pushToTalk;
+    semanticKnobs.hidden = mode.value !== "semantic_vad" || call.pushToTalk;
+    volume.value = String(call.volume);
+  };
+
+  // Meters: one frame loop, only while connected and the panel is on screen.
+  let frame: number | null = null;
+  const tick = () => {
+    frame = null;
+    if (call.state.status !== "connected" || !el.isConnected || el.closest("[hidden]")) return;
+    for (const [name, m] of [["input", input], ["output", output]] as const) {
+      const level = Math.round(call.meters.level(name) * 100);
+      m.bar.style.width = `${level}%`;
+      m.el.setAttribute("aria-valuenow", String(level));
+    }
+    frame = requestAnimationFrame(tick);
+  };
+  const run = () => {
+    if (frame === null) frame = requestAnimationFrame(tick);
+  };
+  const visible = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) run();
+  });
+  visible.observe(el);
+
+  mics.addEventListener("change", () => void call.switchMicrophone(mics.value).then(draw));
+  ptt.addEventListener("change", () => call.setPushToTalk(ptt.checked, detection()));
+  const press = (down: boolean) => (e: Event) => {
+    e.preventDefault();
+    call.talk(down);
+  };
+  hold.addEventListener("pointerdown", press(true));
+  hold.addEventListener("pointerup", press(false));
+  hold.addEventListener("pointerleave", () => call.talk(false));
+  // Space held anywhere in the panel talks (not while typing in a field).
+  const key = (down: boolean) => (e: KeyboardEvent) => {
+    if (e.key !== " " || !call.pushToTalk || e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    if (down && e.repeat) return;
+    e.preventDefault();
+    call.talk(down);
+  };
+  const keydown = key(true);
+  const keyup = key(false);
+  el.addEventListener("keydown", keydown);
+  el.addEventListener("keyup", keyup);
+  for (const control of [mode, threshold, silence, padding, eagerness]) control.addEventListener("change", applyDetection);
+  volume.addEventListener("input", () => call.setVolume(Number(volume.value)));
+
+  const offState = call.on("state", () => {
+    draw();
+    if (call.state.status === "connected") {
+      void listMicrophones();
+      run();
+    }
+  });
+  draw();
+  void listMicrophones();
+  run();
+  return () => {
+    offState();
+    visible.disconnect();
+    if (frame !== null) cancelAnimationFrame(frame);
+  };
+}
