@@ -68,6 +68,10 @@ export class Call extends Emitter<CallEvents> {
   pushToTalk = false;
   private talking = false;
   private switching: Promise<void> = Promise.resolve();
+  /** The server's session (from session.created / session.updated), for the Session panel. */
+  session: Record<string, unknown> | null = null;
+  /** The model has spoken in this session: the API no longer lets the voice change. */
+  audioSeen = false;
   private pc: RTCPeerConnection | null = null;
   private channel: RTCDataChannel | null = null;
   private mic: MediaStream | null = null;
@@ -106,6 +110,8 @@ export class Call extends Emitter<CallEvents> {
     const mode = this.model.get("mode") === "relay" ? "relay" : "ephemeral";
     this.timings = { start: now() };
     this.outbox = [];
+    this.session = null;
+    this.audioSeen = false;
     this.setState({ status: "connecting", error: null, step: null, callId: null, micError: null });
     // The key is minted while the microphone opens: the two waits overlap.
     const key = mode === "ephemeral" ? this.bridge.request("key") : null;
@@ -280,10 +286,20 @@ export class Call extends Emitter<CallEvents> {
     }
   }
 
+  private follow(event: RealtimeEvent): void {
+    const e = event as Record<string, unknown>;
+    if ((event.type === "session.created" || event.type === "session.updated") && typeof e.session === "object" && e.session) {
+      this.session = e.session as Record<string, unknown>;
+    } else if (event.type === "output_audio_buffer.started" || event.type === "response.output_audio.delta") {
+      this.audioSeen = true;
+    }
+  }
+
   private record(dir: "in" | "out", event: RealtimeEvent): void {
     const record: EventRecord = { dir, t: now(), event };
     this.bridge.event(record);
     this.log.append(record);
+    if (dir === "in") this.follow(event);
     if (dir === "in" && this.transcript.apply(event)) this.emit("transcript", null);
     this.emit("event", record);
   }
@@ -393,8 +409,7 @@ export class Call extends Emitter<CallEvents> {
     if (this.mic) stopTracks(this.mic);
     this.mic = null;
     this.meters.close();
-    this.pushToTalk = false; // a new call starts with the session's own turn detection
-    this.talking = false;
+    this.talking = false; // push-to-talk stays on: the kernel's config keeps turn detection off
     if (this.channel) {
       this.channel.onclose = null;
       this.channel.close();

@@ -9,6 +9,7 @@ import { renderComposer } from "./ui/composer";
 import { renderControls } from "./ui/controls";
 import { h } from "./ui/dom";
 import { renderLog } from "./ui/log";
+import { renderSession } from "./ui/session";
 import { renderTabs } from "./ui/tabs";
 import { renderTranscript } from "./ui/transcript";
 
@@ -63,6 +64,7 @@ const render: Render = ({ model, el }) => {
       [
         { id: "transcript", label: "Transcript", render: (panel) => renderTranscript(panel, call) },
         { id: "log", label: "Log", render: (panel) => renderLog(panel, call) },
+        { id: "session", label: "Session", render: (panel) => renderSession(panel, call) },
         { id: "audio", label: "Audio", render: (panel) => renderAudio(panel, call) },
         { id: "compose", label: "Compose", render: (panel) => renderComposer(panel, call) },
       ],

@@ -8,6 +8,13 @@ import type { EventRecord } from "../protocol";
 import { h } from "./dom";
 
 const CHECK_DELAY_MS = 250; // ask the kernel once typing pauses
+
+/** A client event id made in the browser, so a server error can be matched before the kernel's
+ * reply arrives (the kernel keeps an event_id it is given). */
+export function newEventId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(10));
+  return `evt_${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
 const SENT_KEPT = 50;
 
 /** The client events of the GA Realtime API (schema.py has their fields). */
@@ -158,14 +165,16 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
     const row = h("div", { className: "rtw-compose-row" }, h("code", {}, String(event.type)), outcome);
     sentList.prepend(row);
     while (sentList.childElementCount > SENT_KEPT) sentList.lastElementChild?.remove();
+    const eventId = typeof event.event_id === "string" && event.event_id ? event.event_id : newEventId();
+    const entry = { type: String(event.type), eventId, row, outcome };
+    sent.set(eventId, entry);
+    if (sent.size > SENT_KEPT) sent.delete(sent.keys().next().value!);
+    row.dataset.eventId = eventId;
     try {
-      const reply = (await call.compose("send", event)) as { event_id?: string };
-      const eventId = String(reply?.event_id ?? "");
-      row.dataset.eventId = eventId;
-      outcome.textContent = `sent · ${eventId}`;
-      sent.set(eventId, { type: String(event.type), eventId, row, outcome });
-      if (sent.size > SENT_KEPT) sent.delete(sent.keys().next().value!);
+      await call.compose("send", { ...event, event_id: eventId });
+      if (!row.classList.contains("rtw-compose-error")) outcome.textContent = `sent · ${eventId}`;
     } catch (error) {
+      sent.delete(eventId);
       row.classList.add("rtw-compose-refused");
       outcome.textContent = `not sent: ${(error as Error).message.replace(/^Not sent: /, "")}`;
     }

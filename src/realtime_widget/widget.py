@@ -509,6 +509,10 @@ class RealtimeWidget(anywidget.AnyWidget):
                     session = record.event.get("session")
                     if isinstance(session, dict):
                         self.server_session = session
+            elif record.type == "session.update":
+                # Whoever sent it (Python, the composer, the Session or Audio panel), the
+                # config the next call (reconnect) is made with follows it.
+                self._follow_session_update(record.event.get("session"))
             self.metrics.apply(record)
             if record.type == "response.done":
                 totals = self.metrics.totals()
@@ -516,6 +520,16 @@ class RealtimeWidget(anywidget.AnyWidget):
                 self._send_turn_figures(record.event)
                 self.budget.check_cost(totals.get("cost"))
             self._dispatch(record)
+
+    def _follow_session_update(self, fields: Any) -> None:
+        if not isinstance(fields, dict):
+            return
+        try:
+            validate_session({**fields, "type": "realtime"})
+        except SchemaError:
+            return  # the server will refuse it too: the config stays as it was
+        fields = {k: v for k, v in fields.items() if k != "type"}
+        self.set_trait("session", _merge(self.session, fields))
 
     def _send_turn_figures(self, event: dict[str, Any]) -> None:
         """The views show each reply's latency and cost: a stream, so a message per response."""

@@ -382,3 +382,22 @@ def test_the_composer_checks_and_sends_through_the_kernel_by_send_rules(
     ]
     browser.post({"kind": "request", "id": 5, "op": "send"})  # no event: refused, shown
     assert "needs the client 'event'" in local_widget.notices[-1]
+
+
+def test_session_updates_from_any_sender_become_the_config_of_the_next_call(
+    local_widget: RealtimeWidget,
+) -> None:
+    browser = FakeBrowser(local_widget)
+    local_widget.connect()
+    browser.status("connected", call_id="rtc_cfg")
+    # The Audio panel's push-to-talk and the Session panel's voice, echoed as sent.
+    ptt = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+    voice = {"type": "realtime", "audio": {"output": {"voice": "cedar"}}}
+    for session in (ptt, voice):
+        browser.events({"type": "session.update", "session": session}, direction="out")
+    audio = local_widget.session["audio"]
+    assert audio["input"]["turn_detection"] is None and audio["output"]["voice"] == "cedar"
+    assert local_widget.session["instructions"] == "Be brief."  # the rest is kept
+    bad = {"type": "realtime", "audio": {"output": {"voice": 7}}}
+    browser.events({"type": "session.update", "session": bad}, direction="out")
+    assert local_widget.session["audio"]["output"]["voice"] == "cedar"  # refused: ignored

@@ -1,0 +1,79 @@
+"""The Session panel in Chromium against the local server: it shows the server's session and
+changes it live with session.update (checked and sent by the kernel), and says why the voice
+cannot change once the model has spoken."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page
+
+from .helpers import connect, kernel_saw, open_tab, say, sent_events, shot
+from .kernel import SESSION, FakeKernel
+
+pytestmark = pytest.mark.e2e
+
+VIEW = "#view-1"
+
+
+def updates(kernel: FakeKernel) -> list[dict]:
+    return [e["session"] for e in sent_events(kernel.received) if e["type"] == "session.update"]
+
+
+async def applied(page: Page, count: int) -> None:
+    """Wait for the panel to report an update applied, and the count of updates sent."""
+    await page.locator(f"{VIEW} .rtw-session-status", has_text="Applied ✓").wait_for()
+    await page.wait_for_function(
+        """(n) => rtw.sent.filter((m) => m.kind === "events").flatMap((m) => m.events)
+             .filter((r) => r.dir === "out" && r.event.type === "session.update").length === n""",
+        arg=count,
+    )
+
+
+async def test_the_session_panel_shows_and_changes_the_live_session(
+    page: Page, kernel: FakeKernel
+) -> None:
+    await open_tab(page, VIEW, "session")
+    panel = page.locator(f"{VIEW} .rtw-panel-session")
+    assert await panel.locator(".rtw-session-instructions").is_disabled()
+    await connect(page, kernel)
+    created = await kernel_saw(page, "in", "session.created")
+    await panel.locator(".rtw-session-model", has_text=created["session"]["model"]).wait_for()
+    assert await panel.locator(".rtw-session-voice").input_value() == "marin"
+    instructions = panel.locator(".rtw-session-instructions")
+    assert await instructions.input_value() == SESSION["instructions"]
+
+    # Instructions: edited, Ctrl+Enter, applied.
+    await instructions.fill("Answer like a pirate.")
+    await instructions.press("Control+Enter")
+    await applied(page, 1)
+    assert updates(kernel)[-1]["instructions"] == "Answer like a pirate."
+    # The voice, before the model has spoken: allowed.
+    await panel.locator(".rtw-session-voice").select_option("cedar")
+    await applied(page, 2)
+    assert updates(kernel)[-1]["audio"]["output"]["voice"] == "cedar"
+    # Input transcription on.
+    await panel.locator(".rtw-session-transcribe").check()
+    await applied(page, 3)
+    assert updates(kernel)[-1]["audio"]["input"]["transcription"] == {
+        "model": "gpt-4o-mini-transcribe"
+    }
+    # Output as text: the next reply streams as text deltas.
+    await panel.locator(".rtw-session-output").select_option("text")
+    await applied(page, 4)
+    assert updates(kernel)[-1]["output_modalities"] == ["text"]
+    await say(kernel, "hello in text")
+    await kernel_saw(page, "in", "response.output_text.done")
+
+    # Back to audio; once the model has spoken, the voice is fixed and the panel says so.
+    await panel.locator(".rtw-session-output").select_option("audio")
+    await applied(page, 5)
+    await say(kernel, "hello in speech")
+    await kernel_saw(page, "in", "output_audio_buffer.started")
+    voice = panel.locator(".rtw-session-voice")
+    await page.wait_for_function(
+        f"() => document.querySelector('{VIEW} .rtw-session-voice').disabled"
+    )
+    note = await panel.locator(".rtw-session-voice-note").text_content()
+    assert note and "the model has spoken" in note and "Reconnect" in note
+    assert await voice.input_value() == "cedar"
+    await shot(page, "session-light")
