@@ -64,6 +64,19 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
     call.send([{ type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: detection() } } } }]);
   };
 
+  // Show the server's turn detection (session.created / session.updated), whoever set it.
+  const fromSession = () => {
+    const input = (call.session?.audio as { input?: { turn_detection?: Record<string, unknown> | null } } | undefined)?.input;
+    if (!input || !("turn_detection" in input) || call.pushToTalk) return;
+    const td = input.turn_detection;
+    mode.value = td ? String(td.type) : "off";
+    if (typeof td?.threshold === "number") threshold.value = String(td.threshold);
+    if (typeof td?.silence_duration_ms === "number") silence.value = String(td.silence_duration_ms);
+    if (typeof td?.prefix_padding_ms === "number") padding.value = String(td.prefix_padding_ms);
+    if (typeof td?.eagerness === "string") eagerness.value = td.eagerness;
+    draw();
+  };
+
   const listMicrophones = async () => {
     const devices = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
     const inputs = devices.filter((d) => d.kind === "audioinput");
@@ -129,6 +142,9 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
   for (const control of [mode, threshold, silence, padding, eagerness]) control.addEventListener("change", applyDetection);
   volume.addEventListener("input", () => call.setVolume(Number(volume.value)));
 
+  const offEvent = call.on("event", (record) => {
+    if (record.dir === "in" && (record.event.type === "session.created" || record.event.type === "session.updated")) fromSession();
+  });
   const offState = call.on("state", () => {
     draw();
     if (call.state.status === "connected") {
@@ -137,9 +153,11 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
     }
   });
   draw();
+  fromSession();
   void listMicrophones();
   run();
   return () => {
+    offEvent();
     offState();
     visible.disconnect();
     if (frame !== null) cancelAnimationFrame(frame);

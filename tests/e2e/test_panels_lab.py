@@ -99,3 +99,42 @@ async def test_the_log_filters_what_the_kernel_saw(
     await page.locator(".rtw-log-detail").wait_for()
     await set_theme(lab, DARK)
     await shot(lab, "log-dark")
+
+
+async def test_composer_session_and_audio_panels_through_the_real_kernel(
+    lab: Lab, workdir: Path, light_after: None
+) -> None:
+    await start(lab, workdir, "panel_compose.ipynb", QUIET)
+    page = lab.page
+    # The composer: checked by the kernel as typed (the field named), sent with Ctrl+Enter.
+    await page.locator(".rtw-tab[data-tab='compose']").click()
+    text = page.locator(".rtw-compose-text")
+    await text.fill('{"type": "response.create", "response": {"output_modalities": ["video"]}}')
+    await page.locator(".rtw-compose-problem", has_text="output_modalities").wait_for()
+    await page.locator(".rtw-compose-template").select_option("conversation.item.create")
+    await page.locator(".rtw-compose-problem", has_text="✓").wait_for()
+    await text.press("Control+Enter")
+    await lab.wait_kernel("len(w.events.filter('conversation.item.create', 'out')) == 1")
+    assert await lab.kernel_json("[t.text for t in w.transcript]") == ["Hello!"]
+    # The Session panel: new instructions applied live, and kept for the next call.
+    await page.locator(".rtw-tab[data-tab='session']").click()
+    instructions = page.locator(".rtw-session-instructions")
+    await instructions.fill("Answer like a pirate.")
+    await page.locator(".rtw-session-apply").click()
+    await page.locator(".rtw-session-status", has_text="Applied").wait_for()
+    await lab.wait_kernel("w.server_session.get('instructions') == 'Answer like a pirate.'")
+    assert await lab.kernel_json("w.session['instructions']") == "Answer like a pirate."
+    await lab.kernel('w.say("hello")')
+    await lab.wait_kernel("len(w.events.filter('response.done')) == 1")
+    await page.locator(".rtw-tab[data-tab='transcript']").click()
+    await page.locator(".rtw-assistant .rtw-turn-meta").first.wait_for()
+    await page.locator(".rtw-totals", has_text="1 turn").wait_for()
+    # The Audio panel shows the session's turn detection (this widget was made with none).
+    await page.locator(".rtw-tab[data-tab='audio']").click()
+    assert await page.locator(".rtw-detection").input_value() == "off"
+    for theme, suffix in ((LIGHT, "light"), (DARK, "dark")):
+        await set_theme(lab, theme)
+        for tab in ("transcript", "session", "audio", "compose"):
+            await page.locator(f".rtw-tab[data-tab='{tab}']").click()
+            await page.locator(f".rtw-panel-{tab}").wait_for()
+            await shot(lab, f"{tab}-{suffix}")
