@@ -20,6 +20,7 @@ import {
 import { TranscriptModel } from "./transcript";
 
 const OPEN_TIMEOUT_MS = 15_000;
+const KERNEL_CHECK_MS = 5_000; // a live kernel answers a hello within this
 const MIC_CONSTRAINTS: MediaStreamConstraints = {
   audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
 };
@@ -72,6 +73,8 @@ export class Call extends Emitter<CallEvents> {
   session: Record<string, unknown> | null = null;
   /** The model has spoken in this session: the API no longer lets the voice change. */
   audioSeen = false;
+  private expired = false;
+  private kernelCheck: number | null = null;
   private pc: RTCPeerConnection | null = null;
   private channel: RTCDataChannel | null = null;
   private mic: MediaStream | null = null;
@@ -93,6 +96,26 @@ export class Call extends Emitter<CallEvents> {
     return this.bridge.request(op, event);
   }
 
+  /** The kernel asks whether this page holds the live call: say so by reporting its state. */
+  answerPing(): void {
+    if (this.kernelCheck !== null) window.clearTimeout(this.kernelCheck);
+    this.kernelCheck = null;
+    if (this.state.status === "connecting" || this.state.status === "connected") this.setState({});
+  }
+
+  /** The widget's link to the kernel changed (a restart, a lost connection): is our kernel
+   * still there? It answers a hello with a ping while it has a live call; a restarted kernel has
+   * no widget and stays silent, and a call whose events go nowhere must end. */
+  checkKernel(): void {
+    if (this.state.status !== "connecting" && this.state.status !== "connected") return;
+    if (this.kernelCheck !== null) window.clearTimeout(this.kernelCheck);
+    this.bridge.post({ kind: "hello" });
+    this.kernelCheck = window.setTimeout(() => {
+      this.kernelCheck = null;
+      this.stop("The kernel restarted or its connection closed, so the call ended (its events had nowhere to go). Re-run the widget's cell to connect again.");
+    }, KERNEL_CHECK_MS);
+  }
+
   /** The kernel measured a response: the transcript shows its latency and cost. */
   turnFigures(figures: TurnFigures): void {
     this.transcript.setFigures(figures);
@@ -112,6 +135,7 @@ export class Call extends Emitter<CallEvents> {
     this.outbox = [];
     this.session = null;
     this.audioSeen = false;
+    this.expired = false;
     this.setState({ status: "connecting", error: null, step: null, callId: null, micError: null });
     // The key is minted while the microphone opens: the two waits overlap.
     const key = mode === "ephemeral" ? this.bridge.request("key") : null;
@@ -220,7 +244,9 @@ export class Call extends Emitter<CallEvents> {
       channel.onclose = () => {
         window.clearTimeout(timer);
         if (this.attempt !== attempt) return;
-        if (this.state.status === "connected") {
+        if (this.state.status === "connected" && this.expired) {
+          this.end("The session reached the provider's time limit (session_expired). Run w.reconnect() to continue the conversation in a new session, or Connect to start afresh.");
+        } else if (this.state.status === "connected") {
           this.end("The call ended: the server closed the data channel (hang-up, session limit or a dropped connection).");
         } else {
           reject(new StepError("channel", "The data channel closed before the call was set up."));
@@ -292,6 +318,8 @@ export class Call extends Emitter<CallEvents> {
       this.session = e.session as Record<string, unknown>;
     } else if (event.type === "output_audio_buffer.started" || event.type === "response.output_audio.delta") {
       this.audioSeen = true;
+    } else if (event.type === "error" && (e.error as Record<string, unknown> | undefined)?.code === "session_expired") {
+      this.expired = true; // the server closes next: say why, not just "closed"
     }
   }
 

@@ -12,6 +12,7 @@ export interface EventRecord {
 }
 
 export type BrowserMessage =
+  | { kind: "hello" }
   | { kind: "events"; events: EventRecord[] }
   | {
       kind: "status";
@@ -48,6 +49,7 @@ export type KernelMessage =
   | { kind: "disconnect" }
   | { kind: "send"; events: RealtimeEvent[] }
   | { kind: "mute"; muted: boolean }
+  | { kind: "ping" }
   | { kind: "turn"; figures: TurnFigures }
   | { kind: "reply"; id: number; ok: true; value: unknown }
   | { kind: "reply"; id: number; ok: false; error: string };
@@ -62,6 +64,7 @@ export function parseKernelMessage(raw: unknown): KernelMessage | null {
   switch (raw.kind) {
     case "connect":
     case "disconnect":
+    case "ping":
       return { kind: raw.kind };
     case "mute":
       return typeof raw.muted === "boolean" ? { kind: "mute", muted: raw.muted } : null;

@@ -34,10 +34,18 @@ const initialize: Initialize = ({ model }) => {
     else if (msg.kind === "mute") call.setMuted(msg.muted);
     else if (msg.kind === "send") call.send(msg.events);
     else if (msg.kind === "turn") call.turnFigures(msg.figures);
+    else if (msg.kind === "ping") call.answerPing();
   });
+  // A page loaded this widget: if the kernel thinks a call is live, it pings, and only the page
+  // that really holds the call answers (after a reload, none does and the kernel ends it).
+  bridge.post({ kind: "hello" });
+  // ipywidgets flags the comm on a kernel restart or a lost connection.
+  const onCommLive = () => call.checkKernel();
+  model.on("comm_live_update", onCommLive);
   // Closing the widget (or the kernel going away) ends the call and frees the microphone.
   return () => {
     off();
+    model.off("comm_live_update", onCommLive);
     call.dispose();
     bridge.dispose();
     byModel.delete(model);

@@ -20,6 +20,8 @@ _EVENT_RECORD = obj(
     required=["dir", "t", "event"],
 )
 _BROWSER_MESSAGES = {
+    # A front end (a page) has loaded the widget: the kernel checks the call is still alive.
+    "hello": obj({"kind": one_of("hello")}),
     "events": obj({"kind": one_of("events"), "events": array(_EVENT_RECORD)}, required=["events"]),
     "status": obj(
         {

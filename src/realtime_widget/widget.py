@@ -9,6 +9,7 @@ docs/protocol.md). This class is plumbing: the protocol pieces live in ``auth``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import secrets
 import threading
@@ -39,6 +40,9 @@ _UNBUILT = """export default { render({ el }) { el.textContent =
   "(pip install -e . runs the build), or run: npm --prefix js ci && npm --prefix js run build";
 } };"""
 FRONT_END_TIMEOUT_S = 15.0
+# A page loaded while a call is live: the page holding it must answer a ping within this, twice.
+PROBE_TIMEOUT_S = 4.0
+PROBE_STRIKES = 2
 MAX_NOTICES = 5
 Handler = Callable[[dict[str, Any]], Any]
 H = TypeVar("H", bound=Handler)
@@ -159,6 +163,7 @@ class RealtimeWidget(anywidget.AnyWidget):
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.RLock()
         self._front_end_timer: threading.Timer | None = None
+        self._probe_timer: threading.Timer | None = None
         self.budget = Budget(
             max_duration=max_duration, max_cost=max_cost, on_exceeded=self._over_budget
         )
@@ -471,13 +476,23 @@ class RealtimeWidget(anywidget.AnyWidget):
                 self._handlers[event_type].remove(handler)
 
     def close(self) -> None:
-        """Close the widget: the browser ends the call and releases the microphone."""
+        """Close the widget: the browser ends the call and releases the microphone, and the
+        kernel hangs the call up on the provider (the page may already be gone)."""
         # close() also runs from __del__, possibly on a widget whose __init__ failed.
         if getattr(self, "_front_end_timer", None) is not None:
             self._cancel_front_end_timer()
+        self._cancel_probe()
         for task in list(getattr(self, "_tasks", ())):
             task.cancel()
+        live = getattr(self, "_trait_values", {}).get("status") in ("connecting", "connected")
+        call_id = getattr(self, "_trait_values", {}).get("call_id", "")
+        if live and self.comm is not None:
+            self._set_status("closed", "The widget was closed.")
+            self.budget.stop()
         super().close()
+        if live and call_id:
+            # On our own loop: the cell's loop may be gone, and the tasks above were cancelled.
+            asyncio.run_coroutine_threadsafe(self._quiet_hangup(call_id), _background_loop())
 
     # --- browser messages --------------------------------------------------------------------
 
@@ -488,7 +503,12 @@ class RealtimeWidget(anywidget.AnyWidget):
             self._notice(f"Ignored a browser message: {exc}")
             return
         kind = message["kind"]
-        if kind == "events":
+        if kind in ("events", "status"):
+            self._cancel_probe()  # the page holding the call is alive
+        if kind == "hello":
+            if self.status in ("connecting", "connected"):
+                self._probe(PROBE_STRIKES)
+        elif kind == "events":
             self._receive_events(message["events"])
         elif kind == "status":
             self._receive_status(message)
@@ -579,10 +599,49 @@ class RealtimeWidget(anywidget.AnyWidget):
             if pending:
                 self._post({"kind": "send", "events": pending})
         elif status in ("closed", "error"):
-            self.budget.stop()
-            self._pending.clear()
-            self._turns.reset()
-            self._after_close(status)
+            self._call_ended(status)
+
+    def _call_ended(self, status: str) -> None:
+        self.budget.stop()
+        self._pending.clear()
+        self._turns.reset()
+        self._after_close(status)
+
+    def _probe(self, strikes: int) -> None:
+        """A page loaded while a call is live: is the page that holds the call still there?
+
+        After a reload the old page (and its call) is gone, and nothing tells the kernel. The
+        page holding the call answers a ping with its status; no answer twice in a row (twice,
+        so that a kernel busy with a cell is not taken for a lost page) ends the call.
+        """
+        self._cancel_probe()
+        self._post({"kind": "ping"})
+        timer = threading.Timer(PROBE_TIMEOUT_S, self._probe_expired, args=(strikes,))
+        timer.daemon = True
+        self._probe_timer = timer
+        timer.start()
+
+    def _probe_expired(self, strikes: int) -> None:
+        self._probe_timer = None
+        if self.status not in ("connecting", "connected"):
+            return
+        if strikes > 1:
+            self._probe(strikes - 1)
+            return
+        call_id = self.call_id
+        self._set_status(
+            "closed",
+            "The page that held the call went away (reloaded or closed), so the call ended. "
+            "Connect again, or run w.reconnect() to continue the conversation.",
+        )
+        if call_id:
+            self._spawn(self._hangup(call_id))
+        self._call_ended("closed")
+
+    def _cancel_probe(self) -> None:
+        timer, self._probe_timer = getattr(self, "_probe_timer", None), None
+        if timer is not None:
+            timer.cancel()
 
     def _after_close(self, status: str) -> None:
         if self._reconnect_after_close:
@@ -655,6 +714,12 @@ class RealtimeWidget(anywidget.AnyWidget):
                 await auth.hangup(http, self._endpoint, call_id)
         except (auth.RealtimeAuthError, ConfigError) as exc:
             self._notice(str(exc))
+
+    async def _quiet_hangup(self, call_id: str) -> None:
+        # After close(): no notices to show (the widget is gone), a failure changes nothing.
+        with contextlib.suppress(Exception):
+            async with httpx.AsyncClient() as http:
+                await auth.hangup(http, self._endpoint, call_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         try:
