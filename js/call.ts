@@ -80,6 +80,7 @@ export class Call extends Emitter<CallEvents> {
   private mic: MediaStream | null = null;
   private audio: HTMLAudioElement | null = null;
   private outbox: RealtimeEvent[] = [];
+  private posting: AbortController | null = null;
   private attempt = 0; // bumps on every start/stop so stale async steps know to give up
   timings: Record<string, number> = {};
 
@@ -166,7 +167,9 @@ export class Call extends Emitter<CallEvents> {
       if (this.mic) for (const track of this.mic.getAudioTracks()) pc.addTrack(track, this.mic);
       // Without a microphone the call is text in, voice out: still ask for the model's audio.
       else pc.addTransceiver("audio", { direction: "recvonly" });
-      const opened = this.openChannel(pc, attempt);
+      const opened = this.openChannel(pc, attempt, mode);
+      // Its timer fails the call itself; a rejection nobody awaits yet must not reach the page.
+      opened.catch(() => undefined);
       pc.oniceconnectionstatechange = () => {
         if (pc.iceConnectionState === "failed" && this.attempt === attempt) {
           this.fail(attempt, "ice", "The network connection (ICE) failed: the server could not be reached for media. Check firewalls/VPNs, then connect again.");
@@ -214,7 +217,7 @@ export class Call extends Emitter<CallEvents> {
     }
   }
 
-  private openChannel(pc: RTCPeerConnection, attempt: number): Promise<void> {
+  private openChannel(pc: RTCPeerConnection, attempt: number, mode: "relay" | "ephemeral"): Promise<void> {
     const channel = pc.createDataChannel("oai-events");
     this.channel = channel;
     channel.onmessage = (e) => {
@@ -227,10 +230,20 @@ export class Call extends Emitter<CallEvents> {
       this.record("in", event);
     };
     return new Promise((resolve, reject) => {
-      const timer = window.setTimeout(
-        () => reject(new StepError("ice", `No connection to the server within ${OPEN_TIMEOUT_MS / 1000} s (ICE did not complete). Check the network, then connect again.`)),
-        OPEN_TIMEOUT_MS,
-      );
+      // One bound on the whole setup, whichever step hangs (a kernel that never hands over the
+      // key, a server that never answers the offer, ICE that never completes): fail at once,
+      // naming that step, rather than when (or if) the awaited step gives up.
+      const timer = window.setTimeout(() => {
+        const s = OPEN_TIMEOUT_MS / 1000;
+        const error =
+          this.timings.answer !== undefined
+            ? new StepError("ice", `No connection to the server within ${s} s (ICE did not complete). Check the network (firewalls, VPNs), then connect again.`)
+            : mode === "ephemeral" && this.timings.key === undefined
+              ? new StepError("key", `The kernel did not hand over a key within ${s} s. Is it busy running a cell, or was it restarted? Then connect again.`)
+              : new StepError("sdp", `The server did not answer the call's offer within ${s} s. Check the endpoint and the network, then connect again.`);
+        this.fail(attempt, error.step, error.message);
+        reject(error);
+      }, OPEN_TIMEOUT_MS);
       channel.onopen = () => {
         window.clearTimeout(timer);
         if (this.attempt !== attempt) return;
@@ -263,11 +276,15 @@ export class Call extends Emitter<CallEvents> {
       throw new StepError("key", (error as Error).message);
     }
     if (!isKeyReply(secret)) throw new StepError("key", "The kernel's key reply was malformed.");
+    this.timings.key = now();
     let res: Response;
     try {
+      // Aborted when the call stops or fails (a server that never answers must not hold on).
+      this.posting = new AbortController();
       res = await fetch(secret.calls_url, {
         method: "POST",
         body: sdp,
+        signal: this.posting.signal,
         headers: { Authorization: `Bearer ${secret.secret}`, "Content-Type": "application/sdp" },
       });
     } catch (error) {
@@ -281,7 +298,9 @@ export class Call extends Emitter<CallEvents> {
       } catch {
         // not JSON: keep the text
       }
-      throw new StepError("sdp", `The server refused the SDP offer (${res.status}): ${message}`);
+      // A 401 here is the client secret (expired, or minted for another endpoint): a fresh one helps.
+      const advice = res.status === 401 ? " Connect again: the kernel mints a fresh key for each call." : "";
+      throw new StepError("sdp", `The server refused the SDP offer (${res.status}): ${message}${advice}`);
     }
     const location = res.headers.get("Location") ?? "";
     return { sdp: text, callId: location ? location.split("/").filter(Boolean).pop() ?? null : null };
@@ -434,6 +453,8 @@ export class Call extends Emitter<CallEvents> {
   }
 
   private release(): void {
+    this.posting?.abort();
+    this.posting = null;
     if (this.mic) stopTracks(this.mic);
     this.mic = null;
     this.meters.close();

@@ -599,6 +599,11 @@ class RealtimeWidget(anywidget.AnyWidget):
             if pending:
                 self._post({"kind": "send", "events": pending})
         elif status in ("closed", "error"):
+            if status == "error" and self.call_id:
+                # A call that failed after the provider made it (ICE never connected, the page
+                # gave up): end it there too, or it lingers (and bills) until the provider's
+                # own timeout.
+                self._spawn(self._quiet_hangup(self.call_id))
             self._call_ended(status)
 
     def _call_ended(self, status: str) -> None:

@@ -445,6 +445,10 @@ class RealtimeServer:
             await outbox.close(code)
         await call.rtc.close()
 
+    async def drop_channel(self, call_id: str) -> None:
+        """Test-only: close a call's data channel mid-session, as a dropped connection does."""
+        await self.calls[call_id].rtc.close_channel()
+
     async def _hangup(self, request: web.Request) -> web.Response:
         refused = self._check_standard(self._presented_key(request))
         if refused is not None:

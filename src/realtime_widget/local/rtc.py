@@ -335,6 +335,14 @@ class RtcCall:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def close_channel(self) -> None:
+        """Close only the data channel, as a dropped channel looks to the peer (for tests).
+
+        The peer connection stays up until the channel's close ends the call (``on_closed``).
+        """
+        if self._channel is not None:
+            self._channel.close()
+
     # --- aiortc event handlers (run on the event loop) --------------------------------------------
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
