@@ -50,6 +50,13 @@ function stopTracks(stream: MediaStream): void {
   for (const track of stream.getTracks()) track.stop();
 }
 
+const clamp = (volume: number): number => (Number.isFinite(volume) ? Math.min(1, Math.max(0, volume)) : 1);
+
+/** The session.update that sets turn detection (null: off). */
+function detectionUpdate(turnDetection: Record<string, unknown> | null): RealtimeEvent {
+  return { type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: turnDetection } } } };
+}
+
 declare global {
   interface Window {
     __rtw_calls?: Set<Call>;
@@ -63,11 +70,15 @@ export class Call extends Emitter<CallEvents> {
   readonly log = new EventLog();
   /** Input (microphone) and output (the model's voice) levels, for the meters. */
   readonly meters = new Meters();
-  /** Output volume in [0, 1], kept across calls. */
+  /** Output volume in [0, 1], kept across calls (the synced `volume` trait). */
   volume = 1;
-  /** Push-to-talk: the microphone is live only while held, and turn detection is off. */
+  /** Push-to-talk: the microphone is live only while held, and turn detection is off (the
+   * synced `push_to_talk` trait). */
   pushToTalk = false;
   private talking = false;
+  /** The turn detection push-to-talk switched off, given back when it ends. */
+  private resumeDetection: Record<string, unknown> | null = { type: "server_vad" };
+  private offModel: () => void;
   private switching: Promise<void> = Promise.resolve();
   /** The server's session (from session.created / session.updated), for the Session panel. */
   session: Record<string, unknown> | null = null;
@@ -90,6 +101,18 @@ export class Call extends Emitter<CallEvents> {
   ) {
     super();
     (window.__rtw_calls ??= new Set()).add(this);
+    // push_to_talk and volume are synced traits: Python and every view set them on the model,
+    // and the call follows the model.
+    this.pushToTalk = model.get("push_to_talk") === true;
+    this.volume = clamp(Number(model.get("volume") ?? 1));
+    const onPushToTalk = () => this.setPushToTalk(model.get("push_to_talk") === true);
+    const onVolume = () => this.setVolume(Number(model.get("volume") ?? 1));
+    model.on("change:push_to_talk", onPushToTalk);
+    model.on("change:volume", onVolume);
+    this.offModel = () => {
+      model.off("change:push_to_talk", onPushToTalk);
+      model.off("change:volume", onVolume);
+    };
   }
 
   /** A typed event, checked or sent by the kernel by the rules of widget.send() (the composer). */
@@ -138,6 +161,7 @@ export class Call extends Emitter<CallEvents> {
     this.audioSeen = false;
     this.expired = false;
     this.setState({ status: "connecting", error: null, step: null, callId: null, micError: null });
+    if (this.pushToTalk) this.outbox.push(detectionUpdate(null)); // sent once the channel opens
     // The key is minted while the microphone opens: the two waits overlap.
     const key = mode === "ephemeral" ? this.bridge.request("key") : null;
     // A refused key fails the call at once, even while the microphone prompt is still open.
@@ -366,7 +390,7 @@ export class Call extends Emitter<CallEvents> {
   }
 
   setVolume(volume: number): void {
-    this.volume = Math.min(1, Math.max(0, volume));
+    this.volume = clamp(volume);
     if (this.audio) this.audio.volume = this.volume;
     this.emit("state", this.state);
   }
@@ -376,13 +400,33 @@ export class Call extends Emitter<CallEvents> {
     this.send([{ type: "response.cancel" }, { type: "output_audio_buffer.clear" }]);
   }
 
+  /** A view's choice of volume: the synced trait changes (Python sees it on `save`, the end of
+   * a slider's drag) and the call follows it. */
+  chooseVolume(volume: number, save: boolean): void {
+    this.model.set("volume", clamp(volume));
+    if (save) this.model.save_changes();
+  }
+
+  /** A view's push-to-talk switch: the synced trait changes, and the call follows it. */
+  choosePushToTalk(on: boolean): void {
+    this.model.set("push_to_talk", on);
+    this.model.save_changes();
+  }
+
   /** Turn push-to-talk on (turn detection off, the microphone live only while held) or off
-   * (back to this turn detection). */
-  setPushToTalk(on: boolean, detection: Record<string, unknown> | null = { type: "server_vad" }): void {
+   * (back to the turn detection it replaced). Follows the `push_to_talk` trait. */
+  setPushToTalk(on: boolean): void {
+    if (on === this.pushToTalk) return;
+    if (on) {
+      const input = (this.session?.audio as { input?: Record<string, unknown> } | undefined)?.input;
+      if (input && "turn_detection" in input) this.resumeDetection = input.turn_detection as Record<string, unknown> | null;
+    }
     this.pushToTalk = on;
     this.talking = false;
     this.applyMic();
-    this.send([{ type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: on ? null : detection } } } }]);
+    if (this.state.status === "connected" || this.state.status === "connecting") {
+      this.send([detectionUpdate(on ? null : this.resumeDetection)]);
+    }
     this.emit("state", this.state);
   }
 
@@ -506,6 +550,7 @@ export class Call extends Emitter<CallEvents> {
   }
 
   dispose(): void {
+    this.offModel();
     this.stop("The widget was closed.");
     this.clear();
     window.__rtw_calls?.delete(this);

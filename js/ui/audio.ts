@@ -1,14 +1,16 @@
 // The Audio panel: microphone picker, push-to-talk (hold the button, or Space with the panel
 // focused), turn detection (server VAD, semantic VAD, off) with its main knobs, input and
-// output level meters, output volume. Every change is a client event the kernel sees echoed.
+// output level meters, output volume. Every change is a client event the kernel sees echoed, or
+// a synced trait (push_to_talk, volume) Python sees and sets too.
 
 import type { Call } from "../call";
+import type { Levels } from "../meter";
 import { h } from "./dom";
 
 type Detection = "server_vad" | "semantic_vad" | "off";
 
-function labelled(text: string, control: HTMLElement): HTMLElement {
-  return h("label", { className: "rtw-field" }, h("span", { className: "rtw-field-label" }, text), control);
+function labelled(text: string, ...controls: HTMLElement[]): HTMLElement {
+  return h("label", { className: "rtw-field" }, h("span", { className: "rtw-field-label" }, text), ...controls);
 }
 
 function meter(name: string): { el: HTMLElement; bar: HTMLElement } {
@@ -34,12 +36,16 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
   const eagerness = h("select", { className: "rtw-select rtw-eagerness" });
   for (const value of ["auto", "low", "medium", "high"]) eagerness.append(h("option", { value }, value));
   const volume = h("input", { type: "range", min: "0", max: "1", step: "0.05", className: "rtw-volume" });
+  const volumeValue = h("output", { className: "rtw-value rtw-volume-value" });
+  const thresholdValue = h("output", { className: "rtw-value rtw-threshold-value" });
+  volume.setAttribute("aria-label", "Volume of the model's voice");
+  threshold.setAttribute("aria-label", "VAD threshold");
   const input = meter("input");
   const output = meter("output");
-  const vadKnobs = h("div", { className: "rtw-row rtw-vad-knobs" }, labelled("Threshold", threshold), labelled("Silence ms", silence), labelled("Padding ms", padding));
+  const vadKnobs = h("div", { className: "rtw-row rtw-vad-knobs" }, labelled("Threshold", threshold, thresholdValue), labelled("Silence ms", silence), labelled("Padding ms", padding));
   const semanticKnobs = h("div", { className: "rtw-row rtw-semantic-knobs" }, labelled("Eagerness", eagerness));
   el.append(
-    h("div", { className: "rtw-row" }, labelled("Microphone", mics), labelled("Volume", volume)),
+    h("div", { className: "rtw-row" }, labelled("Microphone", mics), labelled("Volume", volume, volumeValue)),
     h("div", { className: "rtw-row" }, labelled("Push to talk", ptt), hold),
     h("div", { className: "rtw-row" }, labelled("Turn detection", mode)),
     vadKnobs,
@@ -97,30 +103,32 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
     vadKnobs.hidden = mode.value !== "server_vad" || call.pushToTalk;
     semanticKnobs.hidden = mode.value !== "semantic_vad" || call.pushToTalk;
     volume.value = String(call.volume);
+    volumeValue.textContent = `${Math.round(call.volume * 100)}%`;
+    thresholdValue.textContent = Number(threshold.value).toFixed(2);
   };
 
-  // Meters: one frame loop, only while connected and the panel is on screen.
-  let frame: number | null = null;
-  const tick = () => {
-    frame = null;
-    if (call.state.status !== "connected" || !el.isConnected || el.closest("[hidden]")) return;
+  // Meters: the call's one frame loop feeds them while this panel is on screen (not in a hidden
+  // tab, not scrolled away); it runs only while the call measures something.
+  const show = (levels: Levels) => {
     for (const [name, m] of [["input", input], ["output", output]] as const) {
-      const level = Math.round(call.meters.level(name) * 100);
+      const level = Math.round(levels[name] * 100);
       m.bar.style.width = `${level}%`;
       m.el.setAttribute("aria-valuenow", String(level));
     }
-    frame = requestAnimationFrame(tick);
   };
-  const run = () => {
-    if (frame === null) frame = requestAnimationFrame(tick);
-  };
+  let unwatch: (() => void) | null = null;
   const visible = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) run();
+    const onScreen = entries[entries.length - 1]?.isIntersecting ?? false;
+    if (onScreen && !unwatch) unwatch = call.meters.watch(show);
+    else if (!onScreen && unwatch) {
+      unwatch();
+      unwatch = null;
+    }
   });
   visible.observe(el);
 
   mics.addEventListener("change", () => void call.switchMicrophone(mics.value).then(draw));
-  ptt.addEventListener("change", () => call.setPushToTalk(ptt.checked, detection()));
+  ptt.addEventListener("change", () => call.choosePushToTalk(ptt.checked));
   const press = (down: boolean) => (e: Event) => {
     e.preventDefault();
     call.talk(down);
@@ -140,26 +148,24 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
   el.addEventListener("keydown", keydown);
   el.addEventListener("keyup", keyup);
   for (const control of [mode, threshold, silence, padding, eagerness]) control.addEventListener("change", applyDetection);
-  volume.addEventListener("input", () => call.setVolume(Number(volume.value)));
+  threshold.addEventListener("input", () => (thresholdValue.textContent = Number(threshold.value).toFixed(2)));
+  volume.addEventListener("input", () => call.chooseVolume(Number(volume.value), false));
+  volume.addEventListener("change", () => call.chooseVolume(Number(volume.value), true));
 
   const offEvent = call.on("event", (record) => {
     if (record.dir === "in" && (record.event.type === "session.created" || record.event.type === "session.updated")) fromSession();
   });
   const offState = call.on("state", () => {
     draw();
-    if (call.state.status === "connected") {
-      void listMicrophones();
-      run();
-    }
+    if (call.state.status === "connected") void listMicrophones();
   });
   draw();
   fromSession();
   void listMicrophones();
-  run();
   return () => {
     offEvent();
     offState();
     visible.disconnect();
-    if (frame !== null) cancelAnimationFrame(frame);
+    unwatch?.();
   };
 }

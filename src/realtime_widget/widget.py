@@ -95,6 +95,11 @@ class RealtimeWidget(anywidget.AnyWidget):
     notices = traitlets.List(traitlets.Unicode(), read_only=True).tag(sync=True)
     # Session totals for the views: turns, tokens, cost, median latency (see metrics.py).
     totals = traitlets.Dict(read_only=True).tag(sync=True)
+    # Push-to-talk: turn detection off, the microphone live only while a view's "Hold to talk"
+    # (or Space) is held; releasing commits the turn and asks for the reply. Set here or in a view.
+    push_to_talk = traitlets.Bool(False).tag(sync=True)
+    # The model's voice in the page, 0 (silent) to 1. Set here or with a view's slider.
+    volume = traitlets.Float(1.0, min=0.0, max=1.0).tag(sync=True)
     # Lets every view in the page find this widget's one call (see js/widget.ts).
     _call_key = traitlets.Unicode(read_only=True).tag(sync=True)
 
@@ -241,6 +246,32 @@ class RealtimeWidget(anywidget.AnyWidget):
 
     def unmute(self) -> None:
         self.mute(False)
+
+    @property
+    def turn_detection(self) -> dict[str, Any] | None:
+        """How the server finds the end of a turn: ``{"type": "server_vad", ...}``,
+        ``{"type": "semantic_vad", "eagerness": ...}``, or ``None`` (off: commit yourself).
+
+        Setting it changes the live session (``session.update``) and the next call's config;
+        ``"server_vad"`` and ``"semantic_vad"`` are short for ``{"type": ...}``.
+
+        >>> w.turn_detection = {"type": "server_vad", "silence_duration_ms": 800}  # doctest: +SKIP
+        >>> w.turn_detection = "semantic_vad"  # doctest: +SKIP
+        """
+        audio_in = self.session.get("audio", {}).get("input", {})
+        detection: dict[str, Any] | None = audio_in.get("turn_detection", {"type": "server_vad"})
+        return detection
+
+    @turn_detection.setter
+    def turn_detection(self, value: dict[str, Any] | str | None) -> None:
+        if isinstance(value, str):
+            value = {"type": value}
+        if value is not None and self.push_to_talk:
+            raise ValueError(
+                "push_to_talk is on, and it keeps turn detection off: "
+                "set w.push_to_talk = False first."
+            )
+        self.update_session(audio={"input": {"turn_detection": value}})
 
     def send(
         self, event: dict[str, Any] | list[dict[str, Any]], buffers: None = None

@@ -37,6 +37,13 @@ async def test_meters_volume_and_turn_detection(page: Page, kernel: FakeKernel) 
     await wait_level(page, "output", 1)  # the model's voice
     await page.locator(f"{VIEW} .rtw-volume").fill("0.3")
     assert await page.evaluate("() => document.querySelector('audio[data-rtw]').volume") == 0.3
+    assert await page.evaluate("() => rtw.model.get('volume')") == 0.3  # Python sees it
+    # Python sets w.volume: the element and both views' sliders follow.
+    await open_tab(page, "#view-2", "audio")
+    await page.evaluate("() => rtw.model.set('volume', 0.6)")
+    assert await page.evaluate("() => document.querySelector('audio[data-rtw]').volume") == 0.6
+    assert await page.locator("#view-2 .rtw-volume").input_value() == "0.6"
+    await page.locator(f"{VIEW} .rtw-volume-value", has_text="60%").wait_for()
 
     await page.locator(f"{VIEW} .rtw-detection").select_option("semantic_vad")
     update = await kernel_saw(page, "out", "session.update")
@@ -107,7 +114,7 @@ async def test_switching_microphones_replaces_the_sent_track(
     await page.wait_for_function(
         f"() => document.querySelector('{VIEW} .rtw-mic-picker').options.length > 0"
     )
-    before = await page.evaluate(f"() => {CALL}.micTrack.id")
+    before = await page.evaluate(f"() => (window.__oldTrack = {CALL}.micTrack).id")
     options = await picker.evaluate("(s) => [...s.options].map((o) => o.value)")
     await picker.select_option(options[-1])
     await page.wait_for_function(f"(id) => {CALL}.micTrack.id !== id", arg=before)
@@ -115,6 +122,8 @@ async def test_switching_microphones_replaces_the_sent_track(
         f"() => {CALL}.pc.getSenders().find((s) => s.track?.kind === 'audio').track.id"
     )
     assert sent == await page.evaluate(f"() => {CALL}.micTrack.id")
+    # The old microphone is released, not left open beside the new one.
+    assert await page.evaluate("() => window.__oldTrack.readyState") == "ended"
     await wait_level(page, "input", 5)  # the new track is measured
 
 
@@ -131,3 +140,83 @@ async def test_interrupt_cancels_the_response_and_clears_the_audio(
     done = await kernel_saw(page, "in", "response.done")
     assert done["response"]["status"] == "cancelled"
     await kernel_saw(page, "in", "output_audio_buffer.cleared")
+
+
+async def test_push_to_talk_from_python_and_back_to_the_turn_detection_it_replaced(
+    page: Page, kernel: FakeKernel
+) -> None:
+    await connect(page, kernel)
+    await open_tab(page, VIEW, "audio")
+    await page.locator(f"{VIEW} .rtw-detection").select_option("semantic_vad")
+    await kernel_saw(page, "in", "session.updated")
+    # w.push_to_talk = True in Python: a synced trait the call follows, both views show it.
+    await open_tab(page, "#view-2", "audio")
+    await page.evaluate("() => rtw.model.set('push_to_talk', true)")
+    assert await page.evaluate(MIC_ENABLED) is False
+    assert await page.locator("#view-2 .rtw-ptt-toggle").is_checked()
+    assert await page.locator(f"{VIEW} .rtw-ptt-hold").is_enabled()
+    await page.wait_for_function(
+        """() => rtw.sent.some((m) => m.kind === "events" && m.events.some((r) =>
+             r.dir === "out" && r.event.type === "session.update" &&
+             r.event.session.audio.input.turn_detection === null))"""
+    )
+    # Off again (the view's checkbox): the trait follows, semantic VAD comes back.
+    await page.locator(f"{VIEW} .rtw-ptt-toggle").uncheck()
+    assert await page.evaluate("() => rtw.model.get('push_to_talk')") is False
+    await page.wait_for_function(
+        """() => rtw.sent.some((m) => m.kind === "events" && m.events.some((r) =>
+             r.event.type === "session.update" &&
+             r.event.session.audio.input.turn_detection?.type === "semantic_vad"))"""
+    )
+    # Push-to-talk set before a call: the call starts with turn detection off.
+    await kernel.deliver({"kind": "disconnect"})
+    await page.evaluate("() => rtw.model.set('push_to_talk', true)")
+    await page.evaluate("() => { rtw.sent.length = 0; }")
+    await connect(page, kernel)
+    await kernel_saw(page, "out", "session.update")
+    created = await kernel_saw(page, "in", "session.updated")
+    assert created["session"]["audio"]["input"]["turn_detection"] is None
+    assert await page.evaluate(MIC_ENABLED) is False
+
+
+async def test_meters_run_one_loop_only_on_screen_and_free_their_audio_context(
+    page: Page, kernel: FakeKernel
+) -> None:
+    # Count AudioContexts made and closed (the page's own class, wrapped).
+    await page.evaluate(
+        """() => {
+             const Base = window.AudioContext;
+             window.__contexts = [];
+             window.AudioContext = class extends Base {
+               constructor(...args) { super(...args); window.__contexts.push(this); }
+             };
+             const raf = window.requestAnimationFrame.bind(window);
+             window.__frames = 0;
+             window.requestAnimationFrame = (fn) => { window.__frames++; return raf(fn); };
+           }"""
+    )
+    running = f"() => {CALL}.meters.running"
+    stopped = f"() => !{CALL}.meters.running"
+    for _ in range(2):
+        await open_tab(page, VIEW, "transcript")
+        await connect(page, kernel)
+        assert await page.evaluate(running) is False  # no view shows meters yet
+        await open_tab(page, VIEW, "audio")
+        await open_tab(page, "#view-2", "audio")
+        await wait_level(page, "input", 5)
+        # Two views on screen, one loop: about one frame request per frame, not two.
+        start = await page.evaluate("() => [window.__frames, performance.now()]")
+        await page.wait_for_function("(n) => window.__frames > n + 30", arg=start[0])
+        frames, now = await page.evaluate("() => [window.__frames, performance.now()]")
+        assert (frames - start[0]) / ((now - start[1]) / 1000) < 75
+        await open_tab(page, VIEW, "transcript")
+        await open_tab(page, "#view-2", "log")
+        await page.wait_for_function(stopped)
+        await open_tab(page, VIEW, "audio")
+        await page.wait_for_function(running)
+        await kernel.deliver({"kind": "disconnect"})
+        await page.wait_for_function(stopped)
+        assert await level(page, "input") == 0
+        await page.evaluate("() => { rtw.sent.length = 0; }")
+    states = await page.evaluate("() => window.__contexts.map((c) => c.state)")
+    assert states == ["closed", "closed"]  # one per call, each closed with it
