@@ -42,12 +42,13 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
   threshold.setAttribute("aria-label", "VAD threshold");
   const input = meter("input");
   const output = meter("output");
+  const pttHint = h("span", { className: "rtw-hint rtw-ptt-hint" }, "Off while push-to-talk is on: releasing the button sends the turn.");
   const vadKnobs = h("div", { className: "rtw-row rtw-vad-knobs" }, labelled("Threshold", threshold, thresholdValue), labelled("Silence ms", silence), labelled("Padding ms", padding));
   const semanticKnobs = h("div", { className: "rtw-row rtw-semantic-knobs" }, labelled("Eagerness", eagerness));
   el.append(
     h("div", { className: "rtw-row" }, labelled("Microphone", mics), labelled("Volume", volume, volumeValue)),
     h("div", { className: "rtw-row" }, labelled("Push to talk", ptt), hold),
-    h("div", { className: "rtw-row" }, labelled("Turn detection", mode)),
+    h("div", { className: "rtw-row" }, labelled("Turn detection", mode), pttHint),
     vadKnobs,
     semanticKnobs,
     h("div", { className: "rtw-row" }, labelled("Input", input.el), labelled("Output", output.el)),
@@ -100,6 +101,7 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
     hold.setAttribute("aria-pressed", String(call.isTalking));
     hold.textContent = call.isTalking ? "Talking… (release to send)" : "Hold to talk";
     mode.disabled = call.pushToTalk;
+    pttHint.hidden = !call.pushToTalk;
     vadKnobs.hidden = mode.value !== "server_vad" || call.pushToTalk;
     semanticKnobs.hidden = mode.value !== "semantic_vad" || call.pushToTalk;
     volume.value = String(call.volume);

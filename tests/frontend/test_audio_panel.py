@@ -74,6 +74,8 @@ async def test_push_to_talk_sends_what_was_said_while_held(page: Page, kernel: F
     assert await page.evaluate(MIC_ENABLED) is True
     await kernel_saw(page, "out", "input_audio_buffer.clear")
     await wait_level(page, "input", 5)  # held through one of the tone's bursts
+    await page.locator(f"{VIEW} .rtw-ptt-hint").wait_for()
+    await shot(page, "audio-ptt-held")
     await page.wait_for_function(
         f"""() => Number(document.querySelector('{VIEW} .rtw-meter-input')
                    .getAttribute('aria-valuenow')) < 2""",
