@@ -78,6 +78,8 @@ export class Call extends Emitter<CallEvents> {
   private talking = false;
   /** The turn detection push-to-talk switched off, given back when it ends. */
   private resumeDetection: Record<string, unknown> | null = { type: "server_vad" };
+  /** The microphone chosen in a view (a device id) for this call and the next; "" the default. */
+  micChoice = "";
   private offModel: () => void;
   private switching: Promise<void> = Promise.resolve();
   /** The server's session (from session.created / session.updated), for the Session panel. */
@@ -227,6 +229,15 @@ export class Call extends Emitter<CallEvents> {
       return null;
     }
     try {
+      if (this.micChoice) {
+        // The microphone chosen in a view ("ideal" is not enough: Chromium opens the default).
+        const audio = { ...(MIC_CONSTRAINTS.audio as MediaTrackConstraints), deviceId: { exact: this.micChoice } };
+        const mic = await navigator.mediaDevices.getUserMedia({ audio }).catch((error: DOMException) => {
+          if (error.name === "OverconstrainedError" || error.name === "NotFoundError") return null; // gone
+          throw error;
+        });
+        if (mic) return mic;
+      }
       return await navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS);
     } catch (error) {
       const name = (error as DOMException).name;
@@ -264,7 +275,9 @@ export class Call extends Emitter<CallEvents> {
             ? new StepError("ice", `No connection to the server within ${s} s (ICE did not complete). Check the network (firewalls, VPNs), then connect again.`)
             : mode === "ephemeral" && this.timings.key === undefined
               ? new StepError("key", `The kernel did not hand over a key within ${s} s. Is it busy running a cell, or was it restarted? Then connect again.`)
-              : new StepError("sdp", `The server did not answer the call's offer within ${s} s. Check the endpoint and the network, then connect again.`);
+              : mode === "relay"
+                ? new StepError("sdp", `No answer to the call's offer within ${s} s: the kernel relays it, so is the kernel busy running a cell, or the endpoint unreachable from it? Then connect again.`)
+                : new StepError("sdp", `The server did not answer the call's offer within ${s} s. Check the endpoint and the network, then connect again.`);
         this.fail(attempt, error.step, error.message);
         reject(error);
       }, OPEN_TIMEOUT_MS);
@@ -433,6 +446,7 @@ export class Call extends Emitter<CallEvents> {
   /** Push-to-talk held (true) or released (false): on release the turn is committed and answered. */
   talk(down: boolean): void {
     if (!this.pushToTalk || this.talking === down || this.state.status !== "connected") return;
+    if (down && (this.state.muted || !this.mic)) return; // nothing would be heard: an empty commit
     this.talking = down;
     this.applyMic();
     if (!down) this.send([{ type: "input_audio_buffer.commit" }, { type: "response.create" }]);
@@ -448,6 +462,7 @@ export class Call extends Emitter<CallEvents> {
   /** Switch microphones mid-call: the sender's track is replaced, the old one released.
    * Switches run one after another, so the last choice wins. */
   switchMicrophone(deviceId: string): Promise<void> {
+    this.micChoice = deviceId; // and the next call's
     this.switching = this.switching.then(() => this.replaceMicrophone(deviceId)).catch((error) => {
       console.warn("realtime-widget: could not switch microphones", error);
     });

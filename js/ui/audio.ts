@@ -88,16 +88,18 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
     const devices = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
     const inputs = devices.filter((d) => d.kind === "audioinput");
     mics.replaceChildren(...inputs.map((d, i) => h("option", { value: d.deviceId }, d.label || `Microphone ${i + 1}`)));
-    mics.value = call.micDeviceId;
+    mics.value = call.micDeviceId || call.micChoice;
+    draw();
   };
 
   const draw = () => {
     const connected = call.state.status === "connected";
     const hasMic = call.micTrack !== null;
-    mics.disabled = !connected || !hasMic;
+    // Chosen before a call, the microphone is the one it opens; during one, it is swapped in.
+    mics.disabled = mics.options.length === 0 || (connected && !hasMic);
     ptt.checked = call.pushToTalk;
     ptt.disabled = !connected || !hasMic;
-    hold.disabled = !call.pushToTalk || !connected;
+    hold.disabled = !call.pushToTalk || !connected || !hasMic || call.state.muted;
     hold.setAttribute("aria-pressed", String(call.isTalking));
     hold.textContent = call.isTalking ? "Talking… (release to send)" : "Hold to talk";
     mode.disabled = call.pushToTalk;
@@ -164,7 +166,11 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
   draw();
   fromSession();
   void listMicrophones();
+  const devices = navigator.mediaDevices;
+  const onDevices = () => void listMicrophones(); // a microphone plugged in or out
+  devices?.addEventListener?.("devicechange", onDevices);
   return () => {
+    devices?.removeEventListener?.("devicechange", onDevices);
     offEvent();
     offState();
     visible.disconnect();

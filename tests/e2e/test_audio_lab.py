@@ -67,3 +67,8 @@ async def test_push_to_talk_set_in_python_held_in_the_page_answered_in_the_kerne
     await lab.wait_kernel("(w.turn_detection or {}).get('type') == 'server_vad'")
     await page.locator(".rtw-ptt-toggle:not(:checked)").wait_for()
     await page.locator(".rtw-root").first.screenshot(path=str(shots / "lab-ptt-off.png"))
+    # And the other way: the page's controls set the traits Python reads.
+    await page.locator(".rtw-ptt-toggle").check()
+    await lab.wait_kernel("w.push_to_talk and w.turn_detection is None")
+    await page.locator(".rtw-volume").fill("0.4")
+    await lab.wait_kernel("w.volume == 0.4")

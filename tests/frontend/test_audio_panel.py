@@ -222,3 +222,35 @@ async def test_meters_run_one_loop_only_on_screen_and_free_their_audio_context(
         await page.evaluate("() => { rtw.sent.length = 0; }")
     states = await page.evaluate("() => window.__contexts.map((c) => c.state)")
     assert states == ["closed", "closed"]  # one per call, each closed with it
+
+
+async def test_a_microphone_chosen_before_the_call_is_the_one_it_opens(
+    page: Page, kernel: FakeKernel
+) -> None:
+    await open_tab(page, VIEW, "audio")
+    picker = page.locator(f"{VIEW} .rtw-mic-picker")
+    await page.wait_for_function(
+        f"() => document.querySelector('{VIEW} .rtw-mic-picker').options.length > 1"
+    )
+    assert await picker.is_enabled()
+    chosen = (await picker.evaluate("(s) => [...s.options].map((o) => o.value)"))[-1]
+    await picker.select_option(chosen)
+    await connect(page, kernel)
+    assert await page.evaluate(f"() => {CALL}.micTrack.getSettings().deviceId") == chosen
+    assert await picker.input_value() == chosen
+
+
+async def test_holding_while_muted_sends_nothing(page: Page, kernel: FakeKernel) -> None:
+    await connect(page, kernel)
+    await open_tab(page, VIEW, "audio")
+    await page.locator(f"{VIEW} .rtw-ptt-toggle").check()
+    await page.locator(f"{VIEW} .rtw-mute").click()
+    hold = page.locator(f"{VIEW} .rtw-ptt-hold")
+    assert await hold.is_disabled()
+    await page.evaluate(f"() => {CALL}.talk(true)")  # Space, or a script
+    assert await page.evaluate(MIC_ENABLED) is False
+    await page.evaluate(f"() => {CALL}.talk(false)")
+    out = [e["type"] for e in sent_events(kernel.received)]
+    assert "input_audio_buffer.commit" not in out  # no empty commit for the server to refuse
+    await page.locator(f"{VIEW} .rtw-mute").click()
+    assert await hold.is_enabled()
