@@ -84,10 +84,13 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
     draw();
   };
 
+  let micsFound = false;
   const listMicrophones = async () => {
     const devices = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
     const inputs = devices.filter((d) => d.kind === "audioinput");
+    micsFound = inputs.length > 0;
     mics.replaceChildren(...inputs.map((d, i) => h("option", { value: d.deviceId }, d.label || `Microphone ${i + 1}`)));
+    if (!micsFound) mics.append(h("option", { value: "" }, "No microphone found"));
     mics.value = call.micDeviceId || call.micChoice;
     draw();
   };
@@ -96,7 +99,7 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
     const connected = call.state.status === "connected";
     const hasMic = call.micTrack !== null;
     // Chosen before a call, the microphone is the one it opens; during one, it is swapped in.
-    mics.disabled = mics.options.length === 0 || (connected && !hasMic);
+    mics.disabled = !micsFound || (connected && !hasMic);
     ptt.checked = call.pushToTalk;
     ptt.disabled = !connected || !hasMic;
     hold.disabled = !call.pushToTalk || !connected || !hasMic || call.state.muted;

@@ -49,7 +49,7 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
     error.textContent = state.error ? (state.step ? `[${state.step}] ` : "") + state.error : "";
     error.hidden = !state.error;
     const textOnly = state.micError !== null && (state.status === "connecting" || state.status === "connected");
-    micNotice.textContent = textOnly ? `Text only, no microphone. ${state.micError} Typing still works: w.say("…") from Python.` : "";
+    micNotice.textContent = textOnly ? `Text only, no microphone. ${state.micError} Text still works: w.say("…") from Python, or the Compose tab.` : "";
     micNotice.hidden = !textOnly;
   };
   const drawModel = () => {

@@ -7,6 +7,7 @@ launch their own Chromium without them: with no permission granted, getUserMedia
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -80,6 +81,20 @@ async def test_without_a_microphone_the_call_runs_text_only_and_says_why(
         f"() => {CALL}.pc.getTransceivers().map((t) => t.currentDirection)"
     )
     assert directions == ["recvonly"]
+    # The Audio tab: nothing to pick or hold, but the model's voice still moves its meter.
+    await page.locator("#view-2 .rtw-tab[data-tab='audio']").click()
+    audio = page.locator("#view-2 .rtw-panel-audio")
+    await audio.wait_for()
+    assert await audio.locator(".rtw-ptt-toggle").is_disabled()
+    assert await audio.locator(".rtw-mic-picker").is_disabled()
+    voice_on_meter = asyncio.ensure_future(  # watched from before the reply starts
+        page.wait_for_function(
+            """() => Number(document.querySelector('#view-2 .rtw-meter-output')
+                       .getAttribute('aria-valuenow')) > 1""",
+            polling="raf",
+            timeout=15_000,
+        )
+    )
     await say(kernel, "hello without a microphone")
     await page.locator(
         "#view-1 .rtw-assistant", has_text="You said: hello without a microphone"
@@ -93,6 +108,7 @@ async def test_without_a_microphone_the_call_runs_text_only_and_says_why(
            }}""",
         timeout=15_000,
     )
-    await shot(page, f"no-microphone-{why}-{mode}")
+    await voice_on_meter
+    await shot(page, f"no-microphone-{why}-{mode}", selector="body")
     await kernel.deliver({"kind": "disconnect"})
     await page.locator("#view-1 .rtw-mic-notice").wait_for(state="hidden")
