@@ -358,7 +358,14 @@ export class Call extends Emitter<CallEvents> {
   send(events: RealtimeEvent[]): void {
     for (const event of events) {
       if (this.channel?.readyState === "open") {
-        this.channel.send(JSON.stringify(event));
+        try {
+          this.channel.send(JSON.stringify(event));
+        } catch (error) {
+          // Too large for the channel (the kernel checks sizes first) or closing: the event is
+          // not sent, and the ones after it still are.
+          console.warn(`realtime-widget: could not send a ${event.type} event`, error);
+          continue;
+        }
         this.record("out", event);
       } else if (this.state.status === "connecting") {
         this.outbox.push(event);
@@ -544,6 +551,7 @@ export class Call extends Emitter<CallEvents> {
         call_id: this.state.callId,
         muted: this.state.muted,
         microphone: this.state.micError,
+        max_message_size: this.pc?.sctp?.maxMessageSize ?? null,
       });
     }
     this.emit("state", this.state);

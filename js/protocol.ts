@@ -22,6 +22,7 @@ export type BrowserMessage =
       call_id: string | null;
       muted: boolean;
       microphone: string | null; // why there is no microphone (the call is text only), or null
+      max_message_size?: number | null; // the data channel's largest message, once connected
     }
   | { kind: "request"; id: number; op: "key" }
   | { kind: "request"; id: number; op: "relay"; sdp: string }

@@ -32,6 +32,8 @@ _BROWSER_MESSAGES = {
             "call_id": nullable(string()),
             "muted": boolean(),
             "microphone": nullable(string()),
+            # The data channel's largest message (SCTP max-message-size), once connected.
+            "max_message_size": nullable(number(1, integer=True)),
         },
         required=["status"],
     ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import json
 import secrets
 import threading
 import time
@@ -40,6 +41,9 @@ _UNBUILT = """export default { render({ el }) { el.textContent =
   "(pip install -e . runs the build), or run: npm --prefix js ci && npm --prefix js run build";
 } };"""
 FRONT_END_TIMEOUT_S = 15.0
+# The largest data-channel message until the page reports its call's own limit: Chromium's
+# (SCTP max-message-size 256 KiB). Bigger events would throw in the page and be lost.
+DEFAULT_MAX_MESSAGE_BYTES = 262_144
 # A page loaded while a call is live: the page holding it must answer a ping within this, twice.
 PROBE_TIMEOUT_S = 4.0
 PROBE_STRIKES = 2
@@ -169,6 +173,7 @@ class RealtimeWidget(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._front_end_timer: threading.Timer | None = None
         self._probe_timer: threading.Timer | None = None
+        self._max_message_bytes = DEFAULT_MAX_MESSAGE_BYTES
         self.budget = Budget(
             max_duration=max_duration, max_cost=max_cost, on_exceeded=self._over_budget
         )
@@ -288,6 +293,8 @@ class RealtimeWidget(anywidget.AnyWidget):
         if buffers is not None:
             raise TypeError("RealtimeWidget.send takes client events, not binary buffers.")
         prepared = [events.prepare(e) for e in (event if isinstance(event, list) else [event])]
+        for one in prepared:
+            self._check_size(one)
         with self._lock:
             if self.status == "connecting":
                 self._pending.extend(prepared)
@@ -299,6 +306,21 @@ class RealtimeWidget(anywidget.AnyWidget):
                 )
         self._post({"kind": "send", "events": prepared})
         return prepared
+
+    def _check_size(self, event: dict[str, Any]) -> None:
+        """Refuse an event too big for one data-channel message, naming its largest field."""
+        size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
+        limit = self._max_message_bytes
+        if size <= limit:
+            return
+        path, biggest = _largest_field(event)
+        raise events.InvalidEventError(
+            f"Not sent: this {event.get('type')} event is {size:,} bytes as JSON, over the "
+            f"{limit:,} bytes the call's data channel carries in one message; its largest field "
+            f"is '{path}' ({biggest:,} bytes). Shorten it or split it across several events.",
+            param=path,
+            code="message_too_large",
+        )
 
     def _post(self, message: dict[str, Any]) -> None:
         """A custom message to the browser (the protocol of docs/protocol.md)."""
@@ -617,6 +639,8 @@ class RealtimeWidget(anywidget.AnyWidget):
             self.set_trait("muted", bool(message["muted"]))
         if "microphone" in message:
             self.set_trait("microphone_error", message["microphone"] or "")
+        if message.get("max_message_size"):
+            self._max_message_bytes = int(message["max_message_size"])
         error = message.get("error") or ""
         if status == "error" and message.get("step"):
             error = f"[{message['step']}] {error}"
@@ -842,3 +866,15 @@ def _background_loop() -> asyncio.AbstractEventLoop:
                 target=_loop.run_forever, name="realtime-widget-io", daemon=True
             ).start()
         return _loop
+
+
+def _largest_field(value: Any, path: str = "") -> tuple[str, int]:
+    """The path (as the API names fields, ``item.content[0].text``) and JSON size of the
+    largest leaf in an event."""
+    if isinstance(value, dict):
+        found = [_largest_field(v, f"{path}.{k}" if path else k) for k, v in value.items()]
+    elif isinstance(value, list):
+        found = [_largest_field(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    else:
+        return path, len(json.dumps(value, ensure_ascii=False).encode())
+    return max(found, key=lambda f: f[1], default=(path, 2))

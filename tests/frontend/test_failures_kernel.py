@@ -16,7 +16,8 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page
 
-from realtime_widget import RealtimeWidget, auth
+from realtime_widget import RealtimeWidget, auth, events
+from realtime_widget.events import InvalidEventError
 from realtime_widget.local import LocalServer
 
 from .helpers import CALL
@@ -230,3 +231,24 @@ async def test_ice_that_never_connects_fails_in_bounded_time_with_advice(
     )
     # The server gave up on the call too (its peer never came): the kernel hangs it up if not.
     await kernel.wait(lambda: widget.call_id not in local_server.realtime.calls, timeout=30)
+
+
+async def test_an_event_too_big_for_the_data_channel_is_refused_in_python_naming_the_field(
+    open_page: Open, page: Page, local_server: LocalServer
+) -> None:
+    widget, kernel = await open_page(endpoint=local_server.base_url)
+    await connected(widget, kernel, page)
+    # The page told the kernel its call's limit (Chromium: 256 KiB).
+    limit = await page.evaluate(f"() => {CALL}.pc.sctp.maxMessageSize")
+    assert widget._max_message_bytes == limit
+    with pytest.raises(InvalidEventError, match=r"'item\.content\[0\]\.text' \(300,002 bytes\)"):
+        widget.say("x" * 300_000)
+    assert widget.status == "connected"
+    # One that got past the kernel anyway is skipped in the page, and the rest still go.
+    too_big = {**events.user_text("x" * 300_000), "event_id": "evt_too_big"}
+    after = {"type": "response.create", "event_id": "evt_after"}
+    await page.evaluate("(events) => rtw.deliver({kind: 'send', events})", [too_big, after])
+    await kernel.wait(lambda: bool(widget.events.filter("response.done")[1:]))
+    sent = [r.event.get("event_id") for r in widget.events.filter(direction="out")]
+    assert "evt_after" in sent and "evt_too_big" not in sent
+    assert widget.status == "connected"
