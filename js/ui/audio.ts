@@ -42,7 +42,7 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
   threshold.setAttribute("aria-label", "VAD threshold");
   const input = meter("input");
   const output = meter("output");
-  const pttHint = h("span", { className: "rtw-hint rtw-ptt-hint" }, "Off while push-to-talk is on: releasing the button sends the turn.");
+  const pttHint = h("span", { className: "rtw-hint rtw-ptt-hint" });
   const vadKnobs = h("div", { className: "rtw-row rtw-vad-knobs" }, labelled("Threshold", threshold, thresholdValue), labelled("Silence ms", silence), labelled("Padding ms", padding));
   const semanticKnobs = h("div", { className: "rtw-row rtw-semantic-knobs" }, labelled("Eagerness", eagerness));
   el.append(
@@ -106,7 +106,10 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
     hold.setAttribute("aria-pressed", String(call.isTalking));
     hold.textContent = call.isTalking ? "Talking… (release to send)" : "Hold to talk";
     mode.disabled = call.pushToTalk;
-    pttHint.hidden = !call.pushToTalk;
+    pttHint.textContent = call.pushToTalk
+      ? "Off while push-to-talk is on: releasing the button sends the turn."
+      : "Nothing ends a turn by itself: use push-to-talk, or send input_audio_buffer.commit and response.create (Compose tab, w.send).";
+    pttHint.hidden = !call.pushToTalk && mode.value !== "off";
     vadKnobs.hidden = mode.value !== "server_vad" || call.pushToTalk;
     semanticKnobs.hidden = mode.value !== "semantic_vad" || call.pushToTalk;
     volume.value = String(call.volume);

@@ -51,6 +51,13 @@ async def test_meters_volume_and_turn_detection(page: Page, kernel: FakeKernel) 
     assert detection == {"type": "semantic_vad", "eagerness": "auto"}
     await kernel_saw(page, "in", "session.updated")
     assert await page.locator(f"{VIEW} .rtw-vad-knobs").is_hidden()
+    await page.locator(f"{VIEW} .rtw-detection").select_option("off")
+    await page.locator(f"{VIEW} .rtw-ptt-hint", has_text="Nothing ends a turn").wait_for()
+    await page.wait_for_function(
+        """() => rtw.sent.some((m) => m.kind === "events" && m.events.some((r) =>
+             r.event.type === "session.update" &&
+             r.event.session.audio.input.turn_detection === null))"""
+    )
     await page.locator(f"{VIEW} .rtw-detection").select_option("server_vad")
     await page.locator(f"{VIEW} .rtw-silence").fill("800")
     await page.locator(f"{VIEW} .rtw-silence").dispatch_event("change")
