@@ -78,6 +78,8 @@ export class Call extends Emitter<CallEvents> {
   private talking = false;
   /** The turn detection push-to-talk switched off, given back when it ends. */
   private resumeDetection: Record<string, unknown> | null = { type: "server_vad" };
+  private responding = false;
+  private playing = false;
   /** The microphone chosen in a view (a device id) for this call and the next; "" the default. */
   micChoice = "";
   private offModel: () => void;
@@ -161,6 +163,7 @@ export class Call extends Emitter<CallEvents> {
     this.outbox = [];
     this.session = null;
     this.audioSeen = false;
+    this.responding = this.playing = false;
     this.expired = false;
     this.setState({ status: "connecting", error: null, step: null, callId: null, micError: null });
     if (this.pushToTalk) this.outbox.push(detectionUpdate(null)); // sent once the channel opens
@@ -377,6 +380,10 @@ export class Call extends Emitter<CallEvents> {
 
   private follow(event: RealtimeEvent): void {
     const e = event as Record<string, unknown>;
+    if (event.type === "response.created") this.responding = true;
+    else if (event.type === "response.done") this.responding = false;
+    else if (event.type === "output_audio_buffer.started") this.playing = true;
+    else if (event.type === "output_audio_buffer.stopped" || event.type === "output_audio_buffer.cleared") this.playing = false;
     if ((event.type === "session.created" || event.type === "session.updated") && typeof e.session === "object" && e.session) {
       this.session = e.session as Record<string, unknown>;
     } else if (event.type === "output_audio_buffer.started" || event.type === "response.output_audio.delta") {
@@ -413,6 +420,11 @@ export class Call extends Emitter<CallEvents> {
     this.volume = clamp(volume);
     if (this.audio) this.audio.volume = this.volume;
     this.emit("state", this.state);
+  }
+
+  /** A response is in progress or the model's voice still plays: Interrupt has something to stop. */
+  get answering(): boolean {
+    return this.state.status === "connected" && (this.responding || this.playing);
   }
 
   /** Stop the model: cancel its response and drop the audio queued to play (as widget.interrupt). */

@@ -43,7 +43,7 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
     mute.textContent = state.muted ? "Unmute" : "Mute";
     mute.disabled = state.status !== "connected" || state.micError !== null;
     mute.setAttribute("aria-pressed", String(state.muted));
-    interrupt.disabled = state.status !== "connected";
+    interrupt.disabled = !call.answering; // nothing to stop: the server would refuse the cancel
     el.dataset.status = state.status;
     label.textContent = LABELS[state.status] + (state.callId ? ` · ${state.callId}` : "");
     error.textContent = state.error ? (state.step ? `[${state.step}] ` : "") + state.error : "";
@@ -62,12 +62,17 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
   draw(call.state);
   drawModel();
   const off = call.on("state", draw);
+  const ANSWERING = new Set(["response.created", "response.done", "output_audio_buffer.started", "output_audio_buffer.stopped", "output_audio_buffer.cleared"]);
+  const offAnswering = call.on("event", (record) => {
+    if (record.dir === "in" && ANSWERING.has(record.event.type)) interrupt.disabled = !call.answering;
+  });
   model.on("change:notices", drawModel);
   model.on("change:endpoint_label", drawModel);
   model.on("change:totals", drawModel);
   return () => {
     model.off("change:totals", drawModel);
     off();
+    offAnswering();
     model.off("change:notices", drawModel);
     model.off("change:endpoint_label", drawModel);
   };

@@ -141,14 +141,16 @@ async def test_interrupt_cancels_the_response_and_clears_the_audio(
 ) -> None:
     await connect(page, kernel)
     interrupt = page.locator(f"{VIEW} .rtw-interrupt")
+    assert await interrupt.is_disabled()  # nothing to stop yet
     await say(kernel, " ".join(["a long reply to interrupt"] * 20))
     await kernel_saw(page, "in", "output_audio_buffer.started")
-    await interrupt.click()
+    await interrupt.click()  # enabled while the model answers (click waits for it)
     await kernel_saw(page, "out", "response.cancel")
     await kernel_saw(page, "out", "output_audio_buffer.clear")
     done = await kernel_saw(page, "in", "response.done")
     assert done["response"]["status"] == "cancelled"
     await kernel_saw(page, "in", "output_audio_buffer.cleared")
+    await page.wait_for_function("() => document.querySelector('#view-2 .rtw-interrupt').disabled")
 
 
 async def test_push_to_talk_from_python_and_back_to_the_turn_detection_it_replaced(
