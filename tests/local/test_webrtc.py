@@ -207,13 +207,16 @@ async def test_sdk_calls_create_and_sideband_see_the_same_call(server: LocalServ
             )
             await side.send({"type": "response.create"})
             seen = []
-            async with asyncio.timeout(10):
+
+            async def until_done() -> None:
                 async for event in side:
                     raw_event = event.model_dump(mode="json", exclude_unset=True)
                     check_server_event(raw_event)
                     seen.append(raw_event)
                     if raw_event["type"] == "response.done":
                         break
+
+            await asyncio.wait_for(until_done(), 10)  # (asyncio.timeout needs Python 3.11)
             reply = seen[-1]["response"]["output"][0]["content"][0]["text"]
             assert reply == "You said: from the sideband"
             await asyncio.wait_for(browser_done.wait(), 5)  # the data channel saw it too

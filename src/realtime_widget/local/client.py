@@ -18,7 +18,12 @@ from typing import Any
 
 import httpx
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
@@ -101,7 +106,9 @@ class RealtimeCall:
         self.received_audio: list[np.ndarray] = []
         self.call_id: str | None = None
         self.microphone = MicrophoneTrack()
-        self.pc = RTCPeerConnection()
+        # No STUN: aiortc's default (Google's) stalls gathering up to 5 s offline, and loopback
+        # or LAN host candidates are all a local server needs.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channel = self.pc.createDataChannel("oai-events")
         self.opened = asyncio.Event()
         self.closed = asyncio.Event()
