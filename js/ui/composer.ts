@@ -1,10 +1,12 @@
 // The event composer: type (or pick a template of) a client event, see it checked as you type,
-// send it with Ctrl/Cmd+Enter. The kernel checks and sends it by the same rules as
-// widget.send() (the full GA schema, the field named), so what the composer accepts Python would
-// too; errors the server returns are shown beside the event that caused them.
+// send it with Ctrl/Cmd+Enter. Each keystroke is checked here at once (../schema.ts: the JSON,
+// the type, the fields people get wrong, the field named); once that passes, the kernel checks
+// it by the same rules as widget.send() (the full GA schema) and sends it, so what the composer
+// accepts Python would too. Errors the server returns are shown beside the event that caused them.
 
 import type { Call } from "../call";
 import type { EventRecord } from "../protocol";
+import { checkText } from "../schema";
 import { h } from "./dom";
 
 const CHECK_DELAY_MS = 250; // ask the kernel once typing pauses
@@ -16,21 +18,6 @@ export function newEventId(): string {
   return `evt_${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 const SENT_KEPT = 50;
-
-/** The client events of the GA Realtime API (schema.py has their fields). */
-export const CLIENT_EVENTS = [
-  "session.update",
-  "input_audio_buffer.append",
-  "input_audio_buffer.commit",
-  "input_audio_buffer.clear",
-  "conversation.item.create",
-  "conversation.item.retrieve",
-  "conversation.item.truncate",
-  "conversation.item.delete",
-  "response.create",
-  "response.cancel",
-  "output_audio_buffer.clear",
-];
 
 type Template = { label: string; event: (call: Call) => Record<string, unknown> };
 
@@ -68,23 +55,11 @@ export const TEMPLATES: Record<string, Template> = {
   },
 };
 
-/** What is wrong with the text before the kernel is asked: JSON, an object, a known type. */
+/** The text's event, or its problem as the composer shows it (the field named, as Python does). */
 export function quickCheck(text: string): { event: Record<string, unknown> | null; problem: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    return { event: null, problem: `Not JSON: ${(error as Error).message}` };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { event: null, problem: "A client event is a JSON object with a \"type\"." };
-  }
-  const type = (value as Record<string, unknown>).type;
-  if (typeof type !== "string") return { event: null, problem: "Missing \"type\" (e.g. \"response.create\")." };
-  if (!CLIENT_EVENTS.includes(type)) {
-    return { event: null, problem: `Unknown client event type "${type}": one of ${CLIENT_EVENTS.join(", ")}.` };
-  }
-  return { event: value as Record<string, unknown>, problem: "" };
+  const { event, problem } = checkText(text);
+  if (!problem) return { event, problem: "" };
+  return { event: null, problem: problem.param && !problem.message.includes(`'${problem.param}'`) ? `${problem.message} (field '${problem.param}')` : problem.message };
 }
 
 interface Sent {
@@ -128,17 +103,9 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
     send.disabled = !valid || call.state.status !== "connected";
   };
 
-  const check = async () => {
+  // The kernel's check of the text as it stands (the full schema), once typing pauses.
+  const check = async (event: Record<string, unknown>, mine: number) => {
     timer = null;
-    const { event, problem: wrong } = quickCheck(text.value);
-    if (!event) {
-      valid = false;
-      show(text.value.trim() ? wrong : "", false);
-      draw();
-      return;
-    }
-    const mine = ++checking;
-    show("Checking…", true);
     try {
       await call.compose("check", event);
       if (mine !== checking) return;
@@ -151,11 +118,19 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
     }
     draw();
   };
+  // Every edit: the checks here at once; the kernel's only for text that passes them.
   const schedule = () => {
     valid = false;
-    draw();
+    const mine = ++checking; // answers to older checks are stale
     if (timer !== null) window.clearTimeout(timer);
-    timer = window.setTimeout(() => void check(), CHECK_DELAY_MS);
+    timer = null;
+    const { event, problem: wrong } = quickCheck(text.value);
+    if (!event) show(text.value.trim() ? wrong : "", false);
+    else {
+      show("Checking…", true);
+      timer = window.setTimeout(() => void check(event, mine), CHECK_DELAY_MS);
+    }
+    draw();
   };
 
   const submit = async () => {
