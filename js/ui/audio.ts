@@ -139,24 +139,38 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
 
   mics.addEventListener("change", () => void call.switchMicrophone(mics.value).then(draw));
   ptt.addEventListener("change", () => call.choosePushToTalk(ptt.checked));
-  const press = (down: boolean) => (e: Event) => {
+  // The button keeps the pointer while held (a drag off it does not end the turn); a cancelled
+  // pointer, a key released elsewhere or the page losing focus ends it like a release.
+  hold.addEventListener("pointerdown", (e) => {
     e.preventDefault();
-    call.talk(down);
+    if (hold.disabled) return;
+    call.talk(true);
+    try {
+      hold.setPointerCapture(e.pointerId);
+    } catch {
+      // a synthetic event (a script, a test) has no live pointer to capture
+    }
+  });
+  const release = () => {
+    if (call.isTalking) call.talk(false);
   };
-  hold.addEventListener("pointerdown", press(true));
-  hold.addEventListener("pointerup", press(false));
-  hold.addEventListener("pointerleave", () => call.talk(false));
+  hold.addEventListener("pointerup", release);
+  hold.addEventListener("pointercancel", release);
+  hold.addEventListener("lostpointercapture", release);
   // Space held anywhere in the panel talks (not while typing in a field).
-  const key = (down: boolean) => (e: KeyboardEvent) => {
+  const keydown = (e: KeyboardEvent) => {
     if (e.key !== " " || !call.pushToTalk || e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
-    if (down && e.repeat) return;
     e.preventDefault();
-    call.talk(down);
+    if (!e.repeat) call.talk(true);
   };
-  const keydown = key(true);
-  const keyup = key(false);
+  const keyup = (e: KeyboardEvent) => {
+    if (e.key !== " " || !call.isTalking) return;
+    e.preventDefault();
+    release();
+  };
   el.addEventListener("keydown", keydown);
-  el.addEventListener("keyup", keyup);
+  window.addEventListener("keyup", keyup);
+  window.addEventListener("blur", release);
   for (const control of [mode, threshold, silence, padding, eagerness]) control.addEventListener("change", applyDetection);
   threshold.addEventListener("input", () => (thresholdValue.textContent = Number(threshold.value).toFixed(2)));
   volume.addEventListener("input", () => call.chooseVolume(Number(volume.value), false));
@@ -177,6 +191,8 @@ export function renderAudio(el: HTMLElement, call: Call): () => void {
   devices?.addEventListener?.("devicechange", onDevices);
   return () => {
     devices?.removeEventListener?.("devicechange", onDevices);
+    window.removeEventListener("keyup", keyup);
+    window.removeEventListener("blur", release);
     offEvent();
     offState();
     visible.disconnect();

@@ -263,3 +263,30 @@ async def test_holding_while_muted_sends_nothing(page: Page, kernel: FakeKernel)
     assert "input_audio_buffer.commit" not in out  # no empty commit for the server to refuse
     await page.locator(f"{VIEW} .rtw-mute").click()
     assert await hold.is_enabled()
+
+
+async def test_a_held_turn_survives_a_drag_off_the_button_and_ends_wherever_released(
+    page: Page, kernel: FakeKernel
+) -> None:
+    await connect(page, kernel)
+    await open_tab(page, VIEW, "audio")
+    await page.locator(f"{VIEW} .rtw-ptt-toggle").check()
+    hold = page.locator(f"{VIEW} .rtw-ptt-hold")
+    await hold.hover()
+    await page.mouse.down()
+    await page.mouse.move(5, 5)  # off the button, still held
+    assert await page.evaluate(MIC_ENABLED) is True
+    await page.mouse.up()
+    assert await page.evaluate(MIC_ENABLED) is False
+    await kernel_saw(page, "out", "input_audio_buffer.commit")
+    # Space pressed in the panel and released with the focus elsewhere ends the turn too.
+    await hold.focus()
+    await page.keyboard.down(" ")
+    assert await page.evaluate(MIC_ENABLED) is True
+    await page.locator(f"{VIEW} .rtw-tab[data-tab='transcript']").focus()
+    await page.keyboard.up(" ")
+    assert await page.evaluate(MIC_ENABLED) is False
+    await page.wait_for_function(
+        """() => rtw.sent.flatMap((m) => m.kind === "events" ? m.events : [])
+             .filter((r) => r.event.type === "input_audio_buffer.commit").length === 2"""
+    )
