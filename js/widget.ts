@@ -72,7 +72,7 @@ const render: Render = ({ model, el }) => {
       [
         { id: "transcript", label: "Transcript", render: (panel) => renderTranscript(panel, call) },
         { id: "log", label: "Log", render: (panel) => renderLog(panel, call) },
-        { id: "session", label: "Session", render: (panel) => renderSession(panel, call) },
+        { id: "session", label: "Session", render: (panel) => renderSession(panel, call, model) },
         { id: "audio", label: "Audio", render: (panel) => renderAudio(panel, call) },
         { id: "compose", label: "Compose", render: (panel) => renderComposer(panel, call) },
       ],

@@ -1,23 +1,28 @@
 // The Session panel: model, voice, instructions, output modalities, input transcription, as the
-// server reports them (session.created / session.updated). Changes are session.update events
-// the kernel checks and sends (as widget.update_session would); the voice is fixed once the
-// model has spoken, and the panel says so instead of sending an update the API would refuse.
+// server reports them (session.created / session.updated) during a call, and as the synced
+// `session` trait holds them (the config the next call starts with) outside one. Changes are
+// session.update events the kernel checks and sends (as widget.update_session would); the voice
+// is fixed once the model has spoken, and the panel says so instead of sending an update the API
+// would refuse.
 
+import type { AnyModel } from "@anywidget/types";
 import type { Call } from "../call";
 import type { EventRecord } from "../protocol";
+import { VOICES } from "../schema";
 import { newEventId } from "./composer";
 import { h } from "./dom";
-
-export const VOICES = ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"];
 const TRANSCRIBE_MODEL = "gpt-4o-mini-transcribe";
 
 const obj = (value: unknown): Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 
-export function renderSession(el: HTMLElement, call: Call): () => void {
+export function renderSession(el: HTMLElement, call: Call, widget: AnyModel): () => void {
   const model = h("code", { className: "rtw-session-model" });
+  const source = h("span", { className: "rtw-session-note rtw-session-source" });
   const voice = h("select", { className: "rtw-select rtw-session-voice" });
   voice.setAttribute("aria-label", "Voice");
+  // No voice in the config: the server picks its default (marin on OpenAI).
+  voice.append(h("option", { value: "", disabled: true }, "(the server's default)"));
   for (const v of VOICES) voice.append(h("option", { value: v }, v));
   const voiceNote = h("span", { className: "rtw-session-note rtw-session-voice-note" });
   const output = h("select", { className: "rtw-select rtw-session-output" });
@@ -25,6 +30,7 @@ export function renderSession(el: HTMLElement, call: Call): () => void {
   output.append(h("option", { value: "audio" }, "audio (with transcript)"), h("option", { value: "text" }, "text"));
   const transcribe = h("input", { type: "checkbox", className: "rtw-session-transcribe" });
   transcribe.setAttribute("aria-label", "Transcribe the user's speech");
+  const transcribeNote = h("span", { className: "rtw-session-note" });
   const instructions = h("textarea", { className: "rtw-textarea rtw-session-instructions", rows: 4 });
   instructions.setAttribute("aria-label", "Instructions");
   const apply = h("button", { className: "rtw-button rtw-session-apply", type: "button" }, "Apply instructions");
@@ -33,10 +39,10 @@ export function renderSession(el: HTMLElement, call: Call): () => void {
   const field = (label: string, ...controls: HTMLElement[]) =>
     h("div", { className: "rtw-row" }, h("span", { className: "rtw-field-label rtw-session-label" }, label), ...controls);
   el.append(
-    field("Model", model),
+    field("Model", model, source),
     field("Voice", voice, voiceNote),
     field("Output", output),
-    field("Transcription", transcribe, h("span", { className: "rtw-session-note" }, `of your speech (${TRANSCRIBE_MODEL})`)),
+    field("Transcription", transcribe, transcribeNote),
     field("Instructions", instructions),
     h("div", { className: "rtw-row" }, apply, status),
   );
@@ -45,16 +51,21 @@ export function renderSession(el: HTMLElement, call: Call): () => void {
   let waiting = ""; // the event id of our last update, for its outcome
 
   const draw = () => {
-    const session = call.session;
+    // In a call, the server's session; before one (or after), the config the next starts with.
     const connected = call.state.status === "connected";
+    const live = connected && call.session !== null;
+    const session = live ? call.session : obj(widget.get("session"));
     const audio = obj(obj(session?.audio).output);
     const input = obj(obj(session?.audio).input);
-    model.textContent = String(session?.model ?? "(connect to see the session)");
+    model.textContent = String(session?.model ?? "(the endpoint's default)");
+    source.textContent = live ? "as the server reports it" : "the config the next call starts with (w.session)";
     const current = typeof audio.voice === "string" ? audio.voice : obj(audio.voice).id;
-    if (typeof current === "string") voice.value = current;
+    voice.value = typeof current === "string" && VOICES.includes(current) ? current : "";
     const modalities = Array.isArray(session?.output_modalities) ? session.output_modalities : ["audio"];
     output.value = modalities.includes("audio") ? "audio" : "text";
     transcribe.checked = Boolean(input.transcription);
+    const using = obj(input.transcription).model;
+    transcribeNote.textContent = `of your speech (${typeof using === "string" ? using : TRANSCRIBE_MODEL})`;
     if (!dirty && typeof session?.instructions === "string") instructions.value = session.instructions;
     for (const control of [voice, output, transcribe, instructions, apply]) control.disabled = !connected;
     if (connected && call.audioSeen) {
@@ -117,9 +128,12 @@ export function renderSession(el: HTMLElement, call: Call): () => void {
     if (type === "session.created" || type === "session.updated" || type === "output_audio_buffer.started") draw();
   });
   const offState = call.on("state", draw);
+  // Python's update_session() outside a call changes the trait: show it.
+  widget.on("change:session", draw);
   draw();
   return () => {
     offEvent();
     offState();
+    widget.off("change:session", draw);
   };
 }

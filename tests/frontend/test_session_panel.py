@@ -77,3 +77,38 @@ async def test_the_session_panel_shows_and_changes_the_live_session(
     assert note and "the model has spoken" in note and "Reconnect" in note
     assert await voice.input_value() == "cedar"
     await shot(page, "session-light")
+
+
+async def test_outside_a_call_the_panel_shows_the_config_the_next_call_starts_with(
+    page: Page, kernel: FakeKernel
+) -> None:
+    await open_tab(page, VIEW, "session")
+    panel = page.locator(f"{VIEW} .rtw-panel-session")
+    await panel.locator(".rtw-session-model", has_text="the endpoint's default").wait_for()
+    assert await panel.locator(".rtw-session-voice").input_value() == ""  # the server's default
+    # What w.update_session(...) does outside a call: the synced `session` trait changes.
+    await page.evaluate(
+        """() => rtw.model.set("session", {type: "realtime", model: "gpt-realtime-2.1",
+             instructions: "From Python.", output_modalities: ["text"],
+             audio: {output: {voice: "ash"}, input: {transcription: {model: "whisper-1"}}}})"""
+    )
+    await panel.locator(".rtw-session-model", has_text="gpt-realtime-2.1").wait_for()
+    await panel.locator(".rtw-session-source", has_text="next call").wait_for()
+    assert await panel.locator(".rtw-session-instructions").input_value() == "From Python."
+    assert await panel.locator(".rtw-session-voice").input_value() == "ash"
+    assert await panel.locator(".rtw-session-output").input_value() == "text"
+    assert await panel.locator(".rtw-session-transcribe").is_checked()
+    for control in ("voice", "output", "transcribe", "instructions", "apply"):
+        assert await panel.locator(f".rtw-session-{control}").is_disabled()
+    note = panel.locator(".rtw-session-voice-note")
+    assert "RealtimeWidget(voice=" in (await note.text_content() or "")
+    await shot(page, "session-before-call-light")
+    # In a call: the server's session (this fake kernel minted the key with its own config).
+    await connect(page, kernel)
+    await panel.locator(".rtw-session-source", has_text="server reports").wait_for()
+    await page.wait_for_function(
+        """(want) => document.querySelector("#view-1 .rtw-session-instructions").value === want""",
+        arg=SESSION["instructions"],
+    )
+    assert await panel.locator(".rtw-session-voice").input_value() == "marin"
+    assert await panel.locator(".rtw-session-instructions").is_enabled()
