@@ -79,14 +79,15 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
   text.placeholder = '{"type": "response.create"}';
   const problem = h("div", { className: "rtw-compose-problem", role: "status" });
   const send = h("button", { className: "rtw-button rtw-compose-send", type: "button" }, "Send");
-  send.title = "Send (Ctrl+Enter)";
-  const hint = h("span", { className: "rtw-compose-hint" }, "Ctrl+Enter sends; the kernel checks it as widget.send() would.");
+  send.title = "Send (Ctrl+Enter or ⌘+Enter)";
+  const hint = h("span", { className: "rtw-compose-hint" }, "Checked as you type, and by the kernel as widget.send() would; Ctrl/⌘+Enter sends.");
   const sentList = h("div", { className: "rtw-compose-sent", role: "log" });
   sentList.setAttribute("aria-label", "Sent events");
+  // In the order of the work (pick, type, read the check, send), which is also the tab order.
   el.append(
-    h("div", { className: "rtw-compose-bar" }, picker, send, hint),
+    h("div", { className: "rtw-compose-bar" }, picker, hint),
     text,
-    problem,
+    h("div", { className: "rtw-compose-foot" }, problem, send),
     sentList,
   );
 
