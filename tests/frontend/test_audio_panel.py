@@ -66,6 +66,15 @@ async def test_meters_volume_and_turn_detection(page: Page, kernel: FakeKernel) 
              r.event.type === "session.update" &&
              r.event.session.audio.input.turn_detection?.silence_duration_ms === 800))"""
     )
+    # The server applied it: its session (session.updated) has all three knobs.
+    applied = await page.wait_for_function(
+        """() => rtw.sent.flatMap((m) => m.kind === "events" ? m.events : []).map((r) => r.event)
+             .find((e) => e.type === "session.updated" &&
+               e.session.audio.input.turn_detection?.silence_duration_ms === 800)"""
+    )
+    detection = (await applied.json_value())["session"]["audio"]["input"]["turn_detection"]
+    assert detection["type"] == "server_vad"
+    assert (detection["threshold"], detection["prefix_padding_ms"]) == (0.5, 300)
     await shot(page, "audio-light")
 
 
