@@ -106,16 +106,24 @@ async def test_composer_session_and_audio_panels_through_the_real_kernel(
 ) -> None:
     await start(lab, workdir, "panel_compose.ipynb", QUIET)
     page = lab.page
-    # The composer: checked by the kernel as typed (the field named), sent with Ctrl+Enter.
+    # The composer: checked as typed (the field named), and by the kernel's full schema; the
+    # event sent with Ctrl+Enter, with an event_id the kernel sees.
     await page.locator(".rtw-tab[data-tab='compose']").click()
     text = page.locator(".rtw-compose-text")
     await text.fill('{"type": "response.create", "response": {"output_modalities": ["video"]}}')
     await page.locator(".rtw-compose-problem", has_text="output_modalities").wait_for()
+    await text.fill('{"type": "response.create", "response": {"tool_choice": "sometimes"}}')
+    await page.locator(".rtw-compose-problem", has_text="response.tool_choice").wait_for()
+    assert await page.locator(".rtw-compose-send").is_disabled()
     await page.locator(".rtw-compose-template").select_option("conversation.item.create")
     await page.locator(".rtw-compose-problem", has_text="✓").wait_for()
     await text.press("Control+Enter")
     await lab.wait_kernel("len(w.events.filter('conversation.item.create', 'out')) == 1")
     assert await lab.kernel_json("[t.text for t in w.transcript]") == ["Hello!"]
+    event_id = await lab.kernel_json(
+        "w.events.filter('conversation.item.create', 'out')[0].event['event_id']"
+    )
+    await page.locator(".rtw-compose-outcome", has_text=f"sent · {event_id}").wait_for()
     # The Session panel: new instructions applied live, and kept for the next call.
     await page.locator(".rtw-tab[data-tab='session']").click()
     instructions = page.locator(".rtw-session-instructions")
@@ -123,7 +131,18 @@ async def test_composer_session_and_audio_panels_through_the_real_kernel(
     await page.locator(".rtw-session-apply").click()
     await page.locator(".rtw-session-status", has_text="Applied").wait_for()
     await lab.wait_kernel("w.server_session.get('instructions') == 'Answer like a pirate.'")
+    sent = await lab.kernel_json(
+        "[r.event['session'] for r in w.events.filter('session.update', 'out')]"
+    )
+    assert {"type": "realtime", "instructions": "Answer like a pirate."} in sent
     assert await lab.kernel_json("w.session['instructions']") == "Answer like a pirate."
+    # The panel is one more client of the session: Python's update_session() shows in it.
+    await lab.kernel("w.update_session(instructions='Answer in one sentence.')")
+    await page.wait_for_function(
+        """() => document.querySelector('.rtw-session-instructions').value
+                   === 'Answer in one sentence.'""",
+        timeout=15_000,
+    )
     await lab.kernel('w.say("hello")')
     await lab.wait_kernel("len(w.events.filter('response.done')) == 1")
     await page.locator(".rtw-tab[data-tab='transcript']").click()
