@@ -21,6 +21,8 @@ import { TranscriptModel } from "./transcript";
 
 const OPEN_TIMEOUT_MS = 15_000;
 const KERNEL_CHECK_MS = 5_000; // a live kernel answers a hello within this
+const DROP_GRACE_MS = 8_000; // media lost this long mid-call (after Chromium's ~5 s): the call ended
+const DROPPED = `The connection to the server dropped (no media for ${DROP_GRACE_MS / 1000} s), so the call ended. Check the network, then connect again (w.reconnect() continues the conversation).`;
 const MIC_CONSTRAINTS: MediaStreamConstraints = {
   audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
 };
@@ -96,6 +98,7 @@ export class Call extends Emitter<CallEvents> {
   private audio: HTMLAudioElement | null = null;
   private outbox: RealtimeEvent[] = [];
   private posting: AbortController | null = null;
+  private dropTimer: number | null = null;
   private attempt = 0; // bumps on every start/stop so stale async steps know to give up
   timings: Record<string, number> = {};
 
@@ -199,11 +202,29 @@ export class Call extends Emitter<CallEvents> {
       const opened = this.openChannel(pc, attempt, mode);
       // Its timer fails the call itself; a rejection nobody awaits yet must not reach the page.
       opened.catch(() => undefined);
-      pc.oniceconnectionstatechange = () => {
-        if (pc.iceConnectionState === "failed" && this.attempt === attempt) {
-          this.fail(attempt, "ice", "The network connection (ICE) failed: the server could not be reached for media. Check firewalls/VPNs, then connect again.");
+      // Media lost mid-call (a dropped network, a server gone silent): Chromium says
+      // "disconnected" after about 5 s and may never reach ICE "failed" (only the connection
+      // does, later), so a call must not wait for it: a grace period, then it ends with a reason.
+      const watch = () => {
+        if (this.attempt !== attempt) return;
+        const failed = pc.iceConnectionState === "failed" || pc.connectionState === "failed";
+        const lost = failed || pc.iceConnectionState === "disconnected" || pc.connectionState === "disconnected";
+        if (!lost) {
+          if (this.dropTimer !== null) window.clearTimeout(this.dropTimer);
+          this.dropTimer = null;
+        } else if (this.state.status !== "connected") {
+          if (failed) this.fail(attempt, "ice", "The network connection (ICE) failed: the server could not be reached for media. Check firewalls/VPNs, then connect again.");
+        } else if (failed) {
+          this.end(DROPPED);
+        } else {
+          this.dropTimer ??= window.setTimeout(() => {
+            this.dropTimer = null;
+            if (this.attempt === attempt) this.end(DROPPED);
+          }, DROP_GRACE_MS);
         }
       };
+      pc.oniceconnectionstatechange = watch;
+      pc.onconnectionstatechange = watch;
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
       this.timings.offer = now();
@@ -533,6 +554,8 @@ export class Call extends Emitter<CallEvents> {
   private release(): void {
     this.posting?.abort();
     this.posting = null;
+    if (this.dropTimer !== null) window.clearTimeout(this.dropTimer);
+    this.dropTimer = null;
     if (this.mic) stopTracks(this.mic);
     this.mic = null;
     this.meters.close();

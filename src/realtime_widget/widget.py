@@ -654,10 +654,10 @@ class RealtimeWidget(anywidget.AnyWidget):
             if pending:
                 self._post({"kind": "send", "events": pending})
         elif status in ("closed", "error"):
-            if status == "error" and self.call_id:
-                # A call that failed after the provider made it (ICE never connected, the page
-                # gave up): end it there too, or it lingers (and bills) until the provider's
-                # own timeout.
+            if self.call_id and (status == "error" or not self._user_ended):
+                # A call that failed or dropped after the provider made it (ICE never connected,
+                # the network went, the page gave up): end it there too, or it lingers (and
+                # bills) until the provider's own timeout. One the server ended already is 404.
                 self._spawn(self._quiet_hangup(self.call_id))
             self._call_ended(status)
 

@@ -252,3 +252,23 @@ async def test_an_event_too_big_for_the_data_channel_is_refused_in_python_naming
     sent = [r.event.get("event_id") for r in widget.events.filter(direction="out")]
     assert "evt_after" in sent and "evt_too_big" not in sent
     assert widget.status == "connected"
+
+
+async def test_a_network_drop_mid_call_ends_it_in_bounded_time_and_the_kernel_hangs_up(
+    open_page: Open, page: Page, local_server: LocalServer
+) -> None:
+    widget, kernel = await open_page(endpoint=local_server.base_url)
+    call_id = await connected(widget, kernel, page)
+    started = time.monotonic()
+    # The server goes silent without a word (no DTLS or SCTP close): a dropped network.
+    asyncio.run_coroutine_threadsafe(
+        local_server.realtime.go_silent(call_id), local_server.loop
+    ).result(10)
+    await kernel.wait(lambda: widget.status == "closed", timeout=30)
+    took = time.monotonic() - started
+    assert 8 < took < 20, took  # Chromium notices at ~5 s; then 8 s of grace
+    # The provider never heard the call end: the kernel hung it up there.
+    await ended(
+        widget, page, local_server, call_id, "closed", "The connection to the server dropped"
+    )
+    assert "w.reconnect()" in widget.error

@@ -449,6 +449,10 @@ class RealtimeServer:
         """Test-only: close a call's data channel mid-session, as a dropped connection does."""
         await self.calls[call_id].rtc.close_channel()
 
+    async def go_silent(self, call_id: str) -> None:
+        """Test-only: a call's network drops: the server stops answering, says nothing."""
+        self.calls[call_id].rtc.go_silent()
+
     async def _hangup(self, request: web.Request) -> web.Response:
         refused = self._check_standard(self._presented_key(request))
         if refused is not None:

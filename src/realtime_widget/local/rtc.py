@@ -343,6 +343,17 @@ class RtcCall:
         if self._channel is not None:
             self._channel.close()
 
+    def go_silent(self) -> None:
+        """Stop sending and receiving without a word, as a dropped network looks to the peer
+        (for tests): the ICE sockets close, nothing says goodbye (no DTLS or SCTP close)."""
+        sctp = self._pc.sctp
+        if sctp is None:
+            return
+        connection = sctp.transport.transport._connection
+        for protocol in list(connection._protocols):
+            if protocol.transport is not None:
+                protocol.transport.close()
+
     # --- aiortc event handlers (run on the event loop) --------------------------------------------
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
