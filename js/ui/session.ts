@@ -49,6 +49,7 @@ export function renderSession(el: HTMLElement, call: Call, widget: AnyModel): ()
 
   let dirty = false; // the instructions are being edited: don't overwrite them
   let waiting = ""; // the event id of our last update, for its outcome
+  let waitingWhat = ""; // and what it changes
 
   const draw = () => {
     // In a call, the server's session; before one (or after), the config the next starts with.
@@ -76,19 +77,28 @@ export function renderSession(el: HTMLElement, call: Call, widget: AnyModel): ()
     }
   };
 
+  // A refused change (by the kernel or the server): the controls go back to the session as it
+  // is, so they never show what is not in effect; typed instructions stay, to be fixed.
+  const refused = (message: string) => {
+    if (waitingWhat === "the instructions") dirty = true;
+    waiting = "";
+    status.textContent = message;
+    status.dataset.ok = "false";
+    draw();
+  };
+
   const update = async (session: Record<string, unknown>, what: string) => {
     status.textContent = `Applying ${what}…`;
     status.dataset.ok = "true";
     // Our own event id, known before sending: the server's answer may beat the kernel's reply.
     const eventId = newEventId();
     waiting = eventId;
+    waitingWhat = what;
     try {
       await call.compose("send", { type: "session.update", event_id: eventId, session: { type: "realtime", ...session } });
       if (waiting === eventId) status.textContent = `Sent ${what}, waiting for session.updated…`;
     } catch (error) {
-      waiting = "";
-      status.textContent = `Not sent: ${(error as Error).message.replace(/^Not sent: /, "")}`;
-      status.dataset.ok = "false";
+      if (waiting === eventId) refused(`Not sent: ${(error as Error).message.replace(/^Not sent: /, "")}`);
     }
   };
 
@@ -119,11 +129,7 @@ export function renderSession(el: HTMLElement, call: Call, widget: AnyModel): ()
       status.dataset.ok = "true";
     } else if (type === "error") {
       const error = obj((record.event as Record<string, unknown>).error);
-      if (waiting && error.event_id === waiting) {
-        waiting = "";
-        status.textContent = `Refused by the server: ${String(error.message ?? "")}`;
-        status.dataset.ok = "false";
-      }
+      if (waiting && error.event_id === waiting) refused(`Refused by the server: ${String(error.message ?? "")}`);
     }
     if (type === "session.created" || type === "session.updated" || type === "output_audio_buffer.started") draw();
   });

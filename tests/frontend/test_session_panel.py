@@ -112,3 +112,27 @@ async def test_outside_a_call_the_panel_shows_the_config_the_next_call_starts_wi
     )
     assert await panel.locator(".rtw-session-voice").input_value() == "marin"
     assert await panel.locator(".rtw-session-instructions").is_enabled()
+
+
+async def test_a_change_the_server_refuses_puts_the_control_back(
+    page: Page, kernel: FakeKernel
+) -> None:
+    await open_tab(page, VIEW, "session")
+    panel = page.locator(f"{VIEW} .rtw-panel-session")
+    await connect(page, kernel)
+    await say(kernel, "hello")
+    await kernel_saw(page, "in", "output_audio_buffer.started")
+    voice = panel.locator(".rtw-session-voice")
+    await page.wait_for_function(
+        f"() => document.querySelector('{VIEW} .rtw-session-voice').disabled"
+    )
+    # The race the disabled picker cannot prevent: a voice picked just before the model speaks.
+    await voice.evaluate("(el) => { el.disabled = false; }")
+    await voice.select_option("ash")
+    error = await kernel_saw(page, "in", "error")
+    assert error["error"]["code"] == "cannot_update_voice"
+    status = panel.locator(".rtw-session-status")
+    await status.filter(has_text="Refused by the server: Cannot update").wait_for()
+    assert await status.get_attribute("data-ok") == "false"
+    assert await voice.input_value() == "marin"  # what is in effect, not what was refused
+    assert await voice.is_disabled()
