@@ -278,6 +278,19 @@ class RealtimeWidget(anywidget.AnyWidget):
             )
         self.update_session(audio={"input": {"turn_detection": value}})
 
+    @traitlets.observe("push_to_talk")
+    def _push_to_talk_changed(self, change: dict[str, Any]) -> None:
+        # In a call the page sends the session.update (and this config follows its echo); here
+        # the config agrees at once, so the next call is made with turn detection off (or back).
+        if change["new"]:
+            self._detection_before_ptt = self.turn_detection
+            detection = None
+        else:
+            detection = getattr(self, "_detection_before_ptt", {"type": "server_vad"})
+        self.set_trait(
+            "session", _merge(self.session, {"audio": {"input": {"turn_detection": detection}}})
+        )
+
     def send(
         self, event: dict[str, Any] | list[dict[str, Any]], buffers: None = None
     ) -> list[dict[str, Any]]:

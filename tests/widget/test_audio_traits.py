@@ -50,3 +50,12 @@ def test_turn_detection_cannot_come_back_while_push_to_talk_holds_it_off() -> No
     with pytest.raises(ValueError, match="push_to_talk = False"):
         w.turn_detection = "server_vad"
     w.turn_detection = None  # agrees with push-to-talk
+
+
+def test_push_to_talk_turns_the_next_calls_turn_detection_off_and_back() -> None:
+    w = RealtimeWidget(endpoint="local", turn_detection={"type": "semantic_vad"}, push_to_talk=True)
+    assert w.turn_detection is None  # the call is made (and its key minted) with VAD off
+    w.push_to_talk = False
+    assert w.turn_detection["type"] == "semantic_vad"  # the one it replaced
+    w.set_state({"push_to_talk": True})  # a view's checkbox
+    assert w.session["audio"]["input"]["turn_detection"] is None
