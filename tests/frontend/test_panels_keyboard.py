@@ -85,3 +85,31 @@ async def test_the_composer_and_the_session_panel_work_from_the_keyboard(
     assert update["session"]["audio"]["input"]["transcription"] == {
         "model": "gpt-4o-mini-transcribe"
     }
+
+
+async def test_the_panels_fit_a_narrow_notebook(page: Page, kernel: FakeKernel) -> None:
+    """A notebook in a side panel is narrow: every panel wraps to the width, nothing overflows."""
+    await page.set_viewport_size({"width": 380, "height": 900})
+    await connect(page, kernel)
+    await page.evaluate(
+        """() => rtw.model.set("totals", {turns: 12, total_tokens: 123456, cost: 0.4321,
+             cost_complete: true, median_latency_ms: 812})"""
+    )
+    for tab in ("transcript", "session", "compose"):
+        await page.locator(f"{VIEW} .rtw-tab[data-tab='{tab}']").click()
+        await page.locator(f"{VIEW} .rtw-panel-{tab}").wait_for()
+        if tab == "compose":
+            await page.locator(f"{VIEW} .rtw-compose-template").select_option("response.create")
+            await page.locator(f"{VIEW} .rtw-compose-problem", has_text="✓").wait_for()
+        wide = await page.evaluate(
+            """(view) => {
+                 const edge = document.querySelector(`${view} .rtw-root`)
+                   .getBoundingClientRect().right + 1;
+                 return [...document.querySelectorAll(`${view} .rtw-root *`)]
+                   .filter((el) => el.offsetParent !== null && !el.closest(".rtw-tabs"))
+                   .filter((el) => el.getBoundingClientRect().right > edge)
+                   .map((el) => el.className || el.tagName); }""",
+            VIEW,
+        )
+        assert wide == [], f"{tab}: wider than the widget: {wide}"
+        await shot(page, f"narrow-{tab}-light")
