@@ -146,7 +146,7 @@ async def test_composer_session_and_audio_panels_through_the_real_kernel(
     await lab.kernel('w.say("hello")')
     await lab.wait_kernel("len(w.events.filter('response.done')) == 1")
     await page.locator(".rtw-tab[data-tab='transcript']").click()
-    await page.locator(".rtw-assistant .rtw-turn-meta").first.wait_for()
+    await page.locator(".rtw-assistant .rtw-turn-meta:not([hidden])").first.wait_for()
     await page.locator(".rtw-totals", has_text="1 turn").wait_for()
     # The Audio panel shows the session's turn detection (this widget was made with none).
     await page.locator(".rtw-tab[data-tab='audio']").click()

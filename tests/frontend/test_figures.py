@@ -23,7 +23,7 @@ async def test_replies_show_their_latency_and_cost_and_the_controls_the_totals(
     response_id = done["response"]["id"]
     reply = page.locator("#view-1 .rtw-assistant", has_text="You said: hello")
     await reply.wait_for()
-    assert await reply.locator(".rtw-turn-meta").count() == 0  # until the kernel says
+    assert await reply.locator(".rtw-turn-meta").is_hidden()  # until the kernel says
     # What RealtimeWidget sends and syncs after that response.done (see _send_turn_figures).
     for figures in (
         {"response_id": "resp_other", "latency_ms": 9, "cost": 1},
@@ -39,10 +39,29 @@ async def test_replies_show_their_latency_and_cost_and_the_controls_the_totals(
     await totals.filter(has_text="1 turn · 1,234 tokens · $0.0021 · median 321 ms").wait_for()
     # Both views, the user's turn carries no figures.
     await page.locator("#view-2 .rtw-assistant .rtw-turn-meta", has_text="321 ms").wait_for()
-    assert await page.locator("#view-1 .rtw-user .rtw-turn-meta").count() == 0
+    assert await page.locator("#view-1 .rtw-user .rtw-turn-meta:not([hidden])").count() == 0
     await page.evaluate(
         """() => rtw.model.set("totals", {turns: 2, total_tokens: 10, cost: 1.5,
                                           cost_complete: false, median_latency_ms: 1500})"""
     )
     await totals.filter(has_text="2 turns · 10 tokens · ≥ $1.50 · median 1.50 s").wait_for()
     await shot(page, "figures-light")
+
+
+async def test_the_transcript_keeps_its_rows_as_the_conversation_grows(
+    page: Page, kernel: FakeKernel
+) -> None:
+    await connect(page, kernel)
+    await say(kernel, "first")
+    await page.locator("#view-1 .rtw-assistant", has_text="You said: first").wait_for()
+    first = await page.evaluate_handle("() => document.querySelector('#view-1 .rtw-user')")
+    await say(kernel, "second")
+    await page.locator("#view-1 .rtw-assistant", has_text="You said: second").wait_for()
+    # The first turn's row was not rebuilt: a delta redraws only what changed.
+    assert await page.evaluate(
+        "(row) => row.isConnected && row === document.querySelector('#view-1 .rtw-user')", first
+    )
+    texts = await page.eval_on_selector_all(
+        "#view-1 .rtw-turn .rtw-text", "(nodes) => nodes.map((n) => n.textContent)"
+    )
+    assert texts == ["first", "You said: first", "second", "You said: second"]
