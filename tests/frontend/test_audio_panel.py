@@ -299,3 +299,23 @@ async def test_a_held_turn_survives_a_drag_off_the_button_and_ends_wherever_rele
         """() => rtw.sent.flatMap((m) => m.kind === "events" ? m.events : [])
              .filter((r) => r.event.type === "input_audio_buffer.commit").length === 2"""
     )
+
+
+async def test_the_audio_panel_fits_a_narrow_notebook(page: Page, kernel: FakeKernel) -> None:
+    await page.set_viewport_size({"width": 380, "height": 900})
+    await connect(page, kernel)
+    await open_tab(page, VIEW, "audio")
+    await page.locator(f"{VIEW} .rtw-ptt-toggle").check()  # the longest hint
+    await page.locator(f"{VIEW} .rtw-ptt-hint").wait_for()
+    wide = await page.evaluate(
+        """(view) => {
+             const edge = document.querySelector(`${view} .rtw-root`)
+               .getBoundingClientRect().right + 1;
+             return [...document.querySelectorAll(`${view} .rtw-panel-audio *`)]
+               .filter((el) => el.offsetParent !== null)
+               .filter((el) => el.getBoundingClientRect().right > edge)
+               .map((el) => el.className || el.tagName); }""",
+        VIEW,
+    )
+    assert wide == [], f"wider than the widget: {wide}"
+    await shot(page, "narrow-audio-light")
