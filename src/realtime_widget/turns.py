@@ -9,6 +9,7 @@ and asks for the follow-up once the response is done and every call in it has an
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -149,18 +150,14 @@ class Turns:
         self.results.append(result)
         if self._on_tool_result is not None:
             self._on_tool_result(result, state.id)
-        self._send(
-            [
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "function_call_output",
-                        "call_id": call_id,
-                        "output": result.output,
-                    },
-                }
-            ]
-        )
+        item = {"type": "function_call_output", "call_id": call_id, "output": result.output}
+        try:
+            self._send([{"type": "conversation.item.create", "item": item}])
+        except ValueError as exc:  # InvalidEventError: e.g. an output too big for the channel
+            # The model waits for an answer to its call: it gets one saying why (the full
+            # result stays in Python, in ``results``).
+            item["output"] = json.dumps({"error": f"The tool's output was not sent: {exc}"})
+            self._send([{"type": "conversation.item.create", "item": item}])
         with self._lock:
             state.calls.discard(call_id)
         self._follow_up(state)

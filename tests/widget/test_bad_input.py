@@ -3,6 +3,7 @@ field (as the API would name it) and says what is wrong; nothing reaches the bro
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -157,3 +158,34 @@ def test_bad_constructor_arguments_name_the_field(options: dict[str, Any], says:
     with pytest.raises((ConfigError, TypeError)) as refused:
         RealtimeWidget(endpoint="local", **options)
     assert says in str(refused.value)
+
+
+async def test_a_tool_output_too_big_to_send_still_answers_the_model_with_why() -> None:
+    widget = RealtimeWidget(endpoint="local")
+
+    @widget.tool
+    def dump() -> str:
+        """Everything."""
+        return "x" * 300_000
+
+    browser = FakeBrowser(widget)
+    widget.connect()
+    browser.status("connected", call_id="rtc_big_tool")
+    browser.events(
+        {"type": "response.created", "event_id": "e1", "response": {"id": "resp_1"}},
+        {
+            "type": "response.function_call_arguments.done",
+            "event_id": "e2",
+            "response_id": "resp_1",
+            "item_id": "item_c",
+            "output_index": 0,
+            "call_id": "call_1",
+            "name": "dump",
+            "arguments": "{}",
+        },
+    )
+    sent = (await browser.wait_custom("send"))["events"][0]
+    output = json.loads(sent["item"]["output"])
+    assert sent["item"]["call_id"] == "call_1"
+    assert "'item.output'" in output["error"] and "262,144 bytes" in output["error"]
+    assert len(widget._turns.results[-1].output) == 300_000  # the full result stays in Python
