@@ -164,3 +164,30 @@ async def test_closing_the_widget_mid_call_hangs_up_on_the_provider(
     w.close()
     assert w.status == "closed" and w.error == "The widget was closed."
     await wait_until(lambda: "rtc_closed" in provider.hangups)
+
+
+async def test_a_call_that_ends_without_the_user_asking_is_hung_up_on_the_provider(
+    provider: StubProvider,
+) -> None:
+    """A dropped network or a failed setup: the provider may never hear of it, and bills."""
+    w = RealtimeWidget(endpoint=provider.url, api_key=KEY)
+    browser = connected(w, "rtc_dropped")
+    browser.status("closed", error="The connection to the server dropped (no media for 8 s)")
+    await wait_until(lambda: "rtc_dropped" in provider.hangups)
+    assert w.status == "closed" and "dropped" in w.error
+    w.connect()
+    browser.status("error", error="No connection within 15 s", step="ice", call_id="rtc_no_ice")
+    await wait_until(lambda: "rtc_no_ice" in provider.hangups)
+    assert w.error == "[ice] No connection within 15 s"
+
+
+async def test_a_call_the_user_ended_is_not_hung_up_again(provider: StubProvider) -> None:
+    w = RealtimeWidget(endpoint=provider.url, api_key=KEY)
+    browser = connected(w, "rtc_user_ended")
+    w.disconnect()  # the page closes the peer connection: the provider sees it go
+    browser.status("closed", call_id="rtc_user_ended")
+    w.connect()
+    browser.status("connected", call_id="rtc_next")
+    browser.status("closed", error="The call ended: the server closed the data channel.")
+    await wait_until(lambda: "rtc_next" in provider.hangups)
+    assert "rtc_user_ended" not in provider.hangups
