@@ -22,6 +22,8 @@ import { TranscriptModel } from "./transcript";
 const OPEN_TIMEOUT_MS = 15_000;
 const KERNEL_CHECK_MS = 5_000; // a live kernel answers a hello within this
 const DROP_GRACE_MS = 8_000; // media lost this long mid-call (after Chromium's ~5 s): the call ended
+// session_expired, then the server closes: whichever way the close shows, say why.
+const EXPIRED = "The session reached the provider's time limit (session_expired). Run w.reconnect() to continue the conversation in a new session, or Connect to start afresh.";
 const DROPPED = `The connection to the server dropped (no media for ${DROP_GRACE_MS / 1000} s), so the call ended. Check the network, then connect again (w.reconnect() continues the conversation).`;
 const MIC_CONSTRAINTS: MediaStreamConstraints = {
   audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
@@ -215,11 +217,11 @@ export class Call extends Emitter<CallEvents> {
         } else if (this.state.status !== "connected") {
           if (failed) this.fail(attempt, "ice", "The network connection (ICE) failed: the server could not be reached for media. Check firewalls/VPNs, then connect again.");
         } else if (failed) {
-          this.end(DROPPED);
+          this.end(this.expired ? EXPIRED : DROPPED);
         } else {
           this.dropTimer ??= window.setTimeout(() => {
             this.dropTimer = null;
-            if (this.attempt === attempt) this.end(DROPPED);
+            if (this.attempt === attempt) this.end(this.expired ? EXPIRED : DROPPED);
           }, DROP_GRACE_MS);
         }
       };
@@ -319,7 +321,7 @@ export class Call extends Emitter<CallEvents> {
         window.clearTimeout(timer);
         if (this.attempt !== attempt) return;
         if (this.state.status === "connected" && this.expired) {
-          this.end("The session reached the provider's time limit (session_expired). Run w.reconnect() to continue the conversation in a new session, or Connect to start afresh.");
+          this.end(EXPIRED);
         } else if (this.state.status === "connected") {
           this.end("The call ended: the server closed the data channel (hang-up, session limit or a dropped connection).");
         } else {
