@@ -237,7 +237,7 @@ def tagged(tag: str, variants: Mapping[str, Validator]) -> Validator:
                 "missing_required_parameter", path, f"Missing required parameter: '{path}'."
             )
         kind = value[tag]
-        if kind not in variants:
+        if not isinstance(kind, str) or kind not in variants:  # (a list or dict is unhashable)
             listed = ", ".join(repr(v) for v in variants)
             hint = _closest(kind, list(variants)) if isinstance(kind, str) else ""
             raise SchemaError(

@@ -52,8 +52,13 @@ async def test_the_transcript_keeps_its_rows_as_the_conversation_grows(
     page: Page, kernel: FakeKernel
 ) -> None:
     await connect(page, kernel)
+    # VAD off (the fake microphone's turns would take the response slot), one reply at a time.
+    quiet = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+    await kernel.deliver({"kind": "send", "events": [{"type": "session.update", "session": quiet}]})
+    await kernel_saw(page, "in", "session.updated")
     await say(kernel, "first")
     await page.locator("#view-1 .rtw-assistant", has_text="You said: first").wait_for()
+    await kernel_saw(page, "in", "response.done")
     first = await page.evaluate_handle("() => document.querySelector('#view-1 .rtw-user')")
     await say(kernel, "second")
     await page.locator("#view-1 .rtw-assistant", has_text="You said: second").wait_for()

@@ -178,6 +178,11 @@ def test_send_validates_before_anything_is_sent(local_widget: RealtimeWidget) ->
         local_widget.send(
             {"type": "session.update", "session": {"type": "realtime", "instructions": 3}}
         )
+    # Tags of the wrong type (unhashable ones too) are refused the same way, naming the field.
+    with pytest.raises(InvalidEventError, match=r"field 'type'"):
+        local_widget.send({"type": []})
+    with pytest.raises(InvalidEventError, match=r"item\.type"):
+        local_widget.send({"type": "conversation.item.create", "item": {"type": {}}})
     assert not browser.custom("send")
     sent = local_widget.send({"type": "response.cancel"})
     assert sent[0]["event_id"].startswith("evt_")
