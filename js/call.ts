@@ -22,6 +22,7 @@ import { TranscriptModel } from "./transcript";
 const OPEN_TIMEOUT_MS = 15_000;
 const KERNEL_CHECK_MS = 5_000; // a live kernel answers a hello within this
 const DROP_GRACE_MS = 8_000; // media lost this long mid-call (after Chromium's ~5 s): the call ended
+const PAGE_GONE = "The page that held the call was reloaded or closed, so the call ended. Connect again, or run w.reconnect() to continue the conversation.";
 // session_expired, then the server closes: whichever way the close shows, say why.
 const EXPIRED = "The session reached the provider's time limit (session_expired). Run w.reconnect() to continue the conversation in a new session, or Connect to start afresh.";
 const DROPPED = `The connection to the server dropped (no media for ${DROP_GRACE_MS / 1000} s), so the call ended. Check the network, then connect again (w.reconnect() continues the conversation).`;
@@ -110,6 +111,9 @@ export class Call extends Emitter<CallEvents> {
   ) {
     super();
     (window.__rtw_calls ??= new Set()).add(this);
+    // The page is going (closed, reloaded, navigated away): end the call and tell the kernel
+    // while the comm still carries it. Nothing else would: the kernel is not told a tab closed.
+    window.addEventListener("pagehide", this.onPageHide);
     // push_to_talk and volume are synced traits: Python and every view set them on the model,
     // and the call follows the model.
     this.pushToTalk = model.get("push_to_talk") === true;
@@ -609,7 +613,12 @@ export class Call extends Emitter<CallEvents> {
     return out;
   }
 
+  private readonly onPageHide = (): void => {
+    this.stop(PAGE_GONE);
+  };
+
   dispose(): void {
+    window.removeEventListener("pagehide", this.onPageHide);
     this.offModel();
     this.stop("The widget was closed.");
     this.clear();
