@@ -96,7 +96,7 @@ export class EventLog {
       this.head++;
       change.evicted++;
     }
-    if (this.head > 4096 && this.head * 2 > this.rows.length) {
+    if (this.head > 4096) {
       this.rows = this.rows.slice(this.head);
       this.head = 0;
     }

@@ -1,0 +1,59 @@
+"""A long session in the page: 44,000 server events (the recorded voice, text and barge-in turns
+of tests/data with fresh ids, at their real proportions) through the call's real receive path,
+with one view on the event log and one on the transcript. Once the log's ring (20,000 events) is
+full, the JS heap grows only with the transcript's turns, not with the events.
+(benchmarks/bench_load.py measures an hour of it.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from tests.widget.synthetic import synthetic_events
+
+from .helpers import CALL, open_tab
+
+pytestmark = pytest.mark.e2e
+
+RECORD = f"""async (events) => {{
+  const call = {CALL};
+  for (const event of events) call.record("in", event);
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}}"""
+HELD = f"""() => ({{ log: {CALL}.log.records, turns: {CALL}.transcript.list.length }})"""
+
+
+async def test_past_the_log_ring_the_heap_grows_only_with_the_transcript(
+    page: Page, page_url: str
+) -> None:
+    await page.goto(page_url)
+    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
+    # The test page keeps every message the widget sends (for other tests); a comm forgets them.
+    await page.evaluate("() => { rtw.model.send = (m) => { JSON.stringify(m); }; }")
+    await open_tab(page, "#view-1", "log")
+    cdp = await page.context.new_cdp_session(page)
+
+    async def mark() -> dict[str, Any]:
+        for _ in range(2):  # a second pass frees what the first one's finalizers left
+            await cdp.send("HeapProfiler.collectGarbage")
+        usage = await cdp.send("Runtime.getHeapUsage")
+        return {"heap": usage["usedSize"], **await page.evaluate(HELD)}
+
+    events = list(synthetic_events(44_000))
+    marks = {0: await mark()}
+    for start in range(0, len(events), 2_000):
+        await page.evaluate(RECORD, events[start : start + 2_000])
+        if start + 2_000 in (20_000, *range(24_000, 44_001, 4_000)):
+            marks[start + 2_000] = await mark()
+    assert marks[44_000]["log"] == 20_000
+    # Filling the ring costs what the events cost (measured ~390 B each); past it, what stays is
+    # the transcript (~25 B an event, ~410 B a turn), at every mark: evicted events are let go
+    # (they were held until they outnumbered the ring: +7 MiB by 40,000 events, then a drop).
+    filling = (marks[20_000]["heap"] - marks[0]["heap"]) / 20_000
+    assert filling > 150, filling
+    for at in (28_000, 32_000, 36_000, 40_000, 44_000):
+        grown = marks[at]["heap"] - marks[24_000]["heap"]
+        assert grown / (at - 24_000) < 0.25 * filling, (at, grown)
+        assert grown / (marks[at]["turns"] - marks[24_000]["turns"]) < 1_500, (at, grown)
