@@ -19,7 +19,7 @@ import httpx
 
 # A standard key that must never leave the kernel; kernels find it in their environment, as
 # they would find OPENAI_API_KEY, so it is not in any cell's source.
-SENTINEL_KEY = "sk-SENTINEL-0123456789abcdefghijklmnopqrstuvwxyz"
+SENTINEL_KEY = "test-sentinel-not-a-real-key-e2e"  # any non-empty key works locally
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from realtime_widget.events import InvalidEventError
 
 from .browser import FakeBrowser
 
-SENTINEL = "sk-SENTINEL-never-leaves-the-kernel-0123456789"
+SENTINEL = "test-sentinel-never-leaves-the-kernel"  # not a key format on purpose
 
 
 @pytest.fixture()
