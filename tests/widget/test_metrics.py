@@ -483,9 +483,7 @@ def test_unknown_keywords_are_refused_with_a_suggestion() -> None:
 
 
 def test_dataframe_and_plot() -> None:
-    pytest.importorskip("pandas")
-    pytest.importorskip("matplotlib")
-    import matplotlib
+    import matplotlib  # the analysis extra (in dev)
 
     matplotlib.use("Agg")
     m = replay("barge_in", "tool_call")

@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union  # noqa: UP035
 
+import jsonschema  # dev extra: checks the generated schemas are valid JSON Schema
+import pydantic  # dev extra: pydantic models as tool parameters
 import pytest
 
 from realtime_widget.tools import Tool, ToolRegistry, ToolResult, run_tool, tool_from_function
@@ -25,7 +27,6 @@ def props(fn: Any) -> dict[str, Any]:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
@@ -264,13 +265,12 @@ def test_unsupported_types_are_refused_naming_the_parameter() -> None:
 
 
 def test_pydantic_models_use_their_own_schema() -> None:
-    pydantic = pytest.importorskip("pydantic")
 
-    class Address(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+    class Address(pydantic.BaseModel):
         street: str
         zip_code: str = pydantic.Field(description="Postal code.")
 
-    class Person(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+    class Person(pydantic.BaseModel):
         name: str
         address: Address
 
@@ -287,10 +287,8 @@ def test_pydantic_models_use_their_own_schema() -> None:
 
 
 def test_a_recursive_pydantic_model_keeps_its_defs_at_the_root() -> None:
-    pydantic = pytest.importorskip("pydantic")
-    jsonschema = pytest.importorskip("jsonschema")
 
-    class Tree(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+    class Tree(pydantic.BaseModel):
         value: int
         children: list["Tree"] = pydantic.Field(default_factory=list)
 
@@ -568,9 +566,8 @@ async def test_dataclass_enum_and_list_arguments_are_built() -> None:
 
 
 async def test_pydantic_arguments_are_validated_and_returns_dumped() -> None:
-    pydantic = pytest.importorskip("pydantic")
 
-    class Item(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+    class Item(pydantic.BaseModel):
         name: str
         qty: int = 1
 
