@@ -10,19 +10,15 @@ the same 20,000-event log on screen, with nothing arriving, measured in this run
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from playwright.async_api import Page, async_playwright
 from tests.conftest import CHROMIUM_FLAGS
 from tests.frontend.kernel import FakeKernel
+from tests.frontend.page_server import serve_page
 
 from stats import median, p95
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "tests" / "frontend" / "page"
-STATIC = ROOT / "src" / "realtime_widget" / "static"
 CALL = "[...window.__rtw_calls][0]"
 
 # A page-side measurement: frame intervals (ms) for `seconds`, appending `rate` events a second
@@ -68,23 +64,6 @@ MEASURE = """async ([seconds, rate]) => {
 }""".replace("__CALL__", CALL)
 
 
-async def _serve() -> tuple[web.AppRunner, str]:
-    async def index(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(PAGE / "index.html")
-
-    async def harness(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(PAGE / "harness.js")
-
-    app = web.Application()
-    app.router.add_get("/", index)
-    app.router.add_get("/harness.js", harness)
-    app.router.add_static("/static", STATIC)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/"
-
-
 async def _prefill(page: Page, count: int) -> None:
     await page.evaluate(
         """(count) => {
@@ -106,7 +85,7 @@ async def _measure(page: Page, seconds: float, rate: int) -> dict[str, Any]:
 
 async def run(quick: bool) -> dict[str, float]:
     seconds = 5.0 if quick else 20.0
-    runner, url = await _serve()
+    runner, url = await serve_page()
     figures: dict[str, float] = {}
     try:
         async with async_playwright() as playwright:

@@ -22,12 +22,11 @@ import gc
 import os
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from playwright.async_api import async_playwright
 from tests.conftest import CHROMIUM_FLAGS
+from tests.frontend.page_server import serve_page
 from tests.widget.browser import FakeBrowser
 from tests.widget.synthetic import batches, synthetic_events
 
@@ -46,9 +45,6 @@ MARK_MIN = 10  # memory is read every 10 minutes of session time
 EVENTS_PER_MIN = EVENTS_PER_S * 60
 HOUR_EVENTS = HOUR_S * EVENTS_PER_S
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "tests" / "frontend" / "page"
-STATIC = ROOT / "src" / "realtime_widget" / "static"
 CALL = "[...window.__rtw_calls][0]"
 
 
@@ -226,26 +222,9 @@ DRAW = """async () => {
 }""".replace("__CALL__", CALL)
 
 
-async def _serve_page() -> tuple[web.AppRunner, str]:
-    async def index(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(PAGE / "index.html")
-
-    async def harness(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(PAGE / "harness.js")
-
-    app = web.Application()
-    app.router.add_get("/", index)
-    app.router.add_get("/harness.js", harness)
-    app.router.add_static("/static", STATIC)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/"
-
-
 async def page_hour_figures() -> dict[str, float]:
     events = list(synthetic_events(HOUR_EVENTS))
-    runner, url = await _serve_page()
+    runner, url = await serve_page()
     heap: dict[int, float] = {}
     nodes: dict[int, float] = {}
     held: dict[int, int] = {}

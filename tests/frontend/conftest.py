@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from playwright.async_api import BrowserContext, Page
 
 from realtime_widget.local import LocalServer
 
 from .kernel import API_KEY, FakeKernel
+from .page_server import STATIC, serve_page
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = Path(__file__).parent / "page"
-STATIC = ROOT / "src" / "realtime_widget" / "static"
 
 
 @pytest.fixture(scope="session")
@@ -50,29 +48,8 @@ def local_server() -> Iterator[LocalServer]:
 
 @pytest_asyncio.fixture(scope="session")
 async def page_url(static_dir: Path) -> AsyncIterator[str]:
-    async def index(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(PAGE / "index.html")
-
-    async def harness(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(PAGE / "harness.js")
-
-    @web.middleware
-    async def no_cache(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        response = await handler(request)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    app = web.Application(middlewares=[no_cache])
-    app.router.add_get("/", index)
-    app.router.add_get("/harness.js", harness)
-    app.router.add_static("/static", static_dir)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = int(runner.addresses[0][1])
-    yield f"http://127.0.0.1:{port}/"
+    runner, url = await serve_page(static_dir)
+    yield url
     await runner.cleanup()
 
 
