@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from typing import Any
 
 import numpy as np
 
+from realtime_widget.local.client import EventStream
 from realtime_widget.local.engine import Session
 
 from ..protocol import check_client_event, check_server_event
@@ -26,17 +26,15 @@ def silence(seconds: float, rate: int = 24000) -> np.ndarray:
     return np.zeros(int(seconds * rate), dtype=np.int16)
 
 
-class Harness:
+class Harness(EventStream):
     def __init__(self, config: dict[str, Any] | None = None, **options: Any) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._changed = asyncio.Event()
+        super().__init__()
         self.closed_with: tuple[int, str] | None = None
         self.session = Session(config, emit=self._emit, on_close=self._on_close, **options)
 
     def _emit(self, event: dict[str, Any]) -> None:
         check_server_event(event)
-        self.events.append(event)
-        self._changed.set()
+        self._received(event)
 
     def _on_close(self, code: int, reason: str) -> None:
         self.closed_with = (code, reason)
@@ -50,31 +48,6 @@ class Harness:
         self.send(
             {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm.tobytes()).decode()}
         )
-
-    def types(self) -> list[str]:
-        return [e["type"] for e in self.events]
-
-    def of(self, type_: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == type_]
-
-    async def wait_for(
-        self, type_: str, *, count: int = 1, timeout: float = 10.0, **match: Any
-    ) -> dict[str, Any]:
-        """The ``count``-th event of this type (matching top-level fields), waiting for it."""
-
-        async def wait() -> dict[str, Any]:
-            while True:
-                found = [
-                    e
-                    for e in self.events
-                    if e["type"] == type_ and all(e.get(k) == v for k, v in match.items())
-                ]
-                if len(found) >= count:
-                    return found[count - 1]
-                self._changed.clear()
-                await self._changed.wait()
-
-        return await asyncio.wait_for(wait(), timeout)
 
     def say(self, text: str, **response: Any) -> None:
         self.send(

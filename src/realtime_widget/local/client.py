@@ -81,7 +81,45 @@ class MicrophoneTrack(MediaStreamTrack):
         return frame
 
 
-class RealtimeCall:
+class EventStream:
+    """The server events received so far, and a way to wait for the next ones (shared by the
+    WebRTC client here and the tests' engine harness)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+
+    def _received(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def types(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+    def of(self, type_: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == type_]
+
+    async def wait_for(
+        self, type_: str, *, count: int = 1, timeout: float = 10.0, **match: Any
+    ) -> dict[str, Any]:
+        """The ``count``-th event of this type (matching top-level fields), waiting for it."""
+
+        async def wait() -> dict[str, Any]:
+            while True:
+                found = [
+                    e
+                    for e in self.events
+                    if e["type"] == type_ and all(e.get(k) == v for k, v in match.items())
+                ]
+                if len(found) >= count:
+                    return found[count - 1]
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(wait(), timeout)
+
+
+class RealtimeCall(EventStream):
     """One WebRTC call to a Realtime server: events in and out, audio both ways.
 
     >>> call = RealtimeCall("http://127.0.0.1:8765/v1", api_key="sk-local")  # doctest: +SKIP
@@ -102,7 +140,7 @@ class RealtimeCall:
         self.session_config = session or {"type": "realtime"}
         self.mode = mode
         self.on_event = on_event
-        self.events: list[dict[str, Any]] = []
+        super().__init__()
         self.received_audio: list[np.ndarray] = []
         self.call_id: str | None = None
         self.microphone = MicrophoneTrack()
@@ -112,7 +150,6 @@ class RealtimeCall:
         self.channel = self.pc.createDataChannel("oai-events")
         self.opened = asyncio.Event()
         self.closed = asyncio.Event()
-        self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.timings: dict[str, float] = {}
         self.channel.on("open", self._on_open)
@@ -127,8 +164,7 @@ class RealtimeCall:
 
     def _on_message(self, message: str | bytes) -> None:
         event = json.loads(message)
-        self.events.append(event)
-        self._changed.set()
+        self._received(event)
         if self.on_event is not None:
             self.on_event(event)
 
@@ -185,28 +221,6 @@ class RealtimeCall:
 
     def send(self, event: dict[str, Any]) -> None:
         self.channel.send(json.dumps(event))
-
-    def of(self, type_: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == type_]
-
-    async def wait_for(
-        self, type_: str, *, count: int = 1, timeout: float = 10.0, **match: Any
-    ) -> dict[str, Any]:
-        """The ``count``-th event of this type (matching top-level fields), waiting for it."""
-
-        async def wait() -> dict[str, Any]:
-            while True:
-                found = [
-                    e
-                    for e in self.events
-                    if e["type"] == type_ and all(e.get(k) == v for k, v in match.items())
-                ]
-                if len(found) >= count:
-                    return found[count - 1]
-                self._changed.clear()
-                await self._changed.wait()
-
-        return await asyncio.wait_for(wait(), timeout)
 
     def audio(self) -> np.ndarray:
         """All model audio received so far (24 kHz mono int16)."""
