@@ -95,3 +95,13 @@ async def shot(page: Page, name: str, selector: str = "#view-1") -> Path:
     path = SHOTS / f"{name}.png"
     await page.locator(selector).screenshot(path=str(path))
     return path
+
+
+async def quiet(page: Page, kernel: FakeKernel) -> None:
+    """Turn server VAD off: the looping fake microphone's turns must not take the response slot
+    a test's own turn needs."""
+    session = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+    await kernel.deliver(
+        {"kind": "send", "events": [{"type": "session.update", "session": session}]}
+    )
+    await kernel_saw(page, "in", "session.updated")

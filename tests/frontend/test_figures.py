@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page
 
-from .helpers import connect, kernel_saw, say, shot
+from .helpers import connect, kernel_saw, quiet, say, shot
 from .kernel import FakeKernel
 
 pytestmark = pytest.mark.e2e
@@ -52,10 +52,7 @@ async def test_the_transcript_keeps_its_rows_as_the_conversation_grows(
     page: Page, kernel: FakeKernel
 ) -> None:
     await connect(page, kernel)
-    # VAD off (the fake microphone's turns would take the response slot), one reply at a time.
-    quiet = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
-    await kernel.deliver({"kind": "send", "events": [{"type": "session.update", "session": quiet}]})
-    await kernel_saw(page, "in", "session.updated")
+    await quiet(page, kernel)
     await say(kernel, "first")
     await page.locator("#view-1 .rtw-assistant", has_text="You said: first").wait_for()
     await kernel_saw(page, "in", "response.done")

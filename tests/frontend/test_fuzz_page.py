@@ -15,7 +15,7 @@ from playwright.async_api import Page
 
 from tests.widget.test_fuzz import JSON, event_strategy
 
-from .helpers import CALL, connect, kernel_saw, open_tab, say
+from .helpers import CALL, connect, open_tab, quiet, say
 from .kernel import FakeKernel
 
 pytestmark = pytest.mark.e2e
@@ -66,10 +66,7 @@ async def test_arbitrary_events_and_kernel_messages_never_break_the_page(
     page: Page, kernel: FakeKernel
 ) -> None:
     await connect(page, kernel)
-    # VAD off: the looping fake microphone's turns must not hold the response slot at the end.
-    quiet = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
-    await kernel.deliver({"kind": "send", "events": [{"type": "session.update", "session": quiet}]})
-    await kernel_saw(page, "in", "session.updated")
+    await quiet(page, kernel)
     for tab in ("log", "session", "audio", "compose", "transcript"):
         await open_tab(page, "#view-1", tab)  # every panel drawn and listening
     events = examples(event_strategy(), 400)

@@ -14,13 +14,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
+from .helpers import CALL, WAIT, connect, kernel_saw, wait_status
 from .kernel import FakeKernel
 
 pytestmark = pytest.mark.e2e
-
-WAIT = 15_000  # ms: every wait below is on a condition, with this as its limit
-
-CALL = "[...window.__rtw_calls][0]"
 
 
 def statuses(kernel: FakeKernel) -> list[str]:
@@ -36,33 +33,6 @@ def last_status(kernel: FakeKernel) -> dict[str, Any]:
     return [m for m in kernel.received if m["kind"] == "status"][-1]
 
 
-async def wait_status(page: Page, status: str, **fields: Any) -> dict[str, Any]:
-    """The first status message the widget sent with this status (and these fields)."""
-    handle = await page.wait_for_function(
-        """([status, fields]) => rtw.sent.find((m) => m.kind === "status" && m.status === status
-             && Object.entries(fields).every(([k, v]) => m[k] === v))""",
-        arg=[status, fields],
-        timeout=WAIT,
-    )
-    found: dict[str, Any] = await handle.json_value()
-    return found
-
-
-async def wait_event(page: Page, direction: str, type_: str) -> None:
-    await page.wait_for_function(
-        """([dir, type]) => rtw.sent.some((m) => m.kind === "events"
-             && m.events.some((r) => r.dir === dir && r.event.type === type))""",
-        arg=[direction, type_],
-        timeout=WAIT,
-    )
-
-
-async def connect(page: Page, kernel: FakeKernel, mode: str = "ephemeral") -> dict[str, Any]:
-    await page.evaluate("(mode) => rtw.model.set('mode', mode)", mode)
-    await kernel.deliver({"kind": "connect"})
-    return await wait_status(page, "connected")
-
-
 async def test_ephemeral_connect_events_transcript_audio_and_disconnect(
     page: Page, kernel: FakeKernel
 ) -> None:
@@ -76,7 +46,7 @@ async def test_ephemeral_connect_events_transcript_audio_and_disconnect(
     assert await page.evaluate("() => window.__rtw_calls.size") == 1  # two views, one call
 
     # session.created arrives in an events message, dir "in", with the browser's clock.
-    await wait_event(page, "in", "session.created")
+    await kernel_saw(page, "in", "session.created")
     batches = [m for m in kernel.received if m["kind"] == "events"]
     records = [r for b in batches for r in b["events"]]
     record = next(r for r in records if r["event"]["type"] == "session.created")
@@ -113,7 +83,7 @@ async def test_ephemeral_connect_events_transcript_audio_and_disconnect(
     assert ["conversation.item.create", "response.create"] in out
 
     # Fewer messages than events: batching works.
-    await wait_event(page, "in", "response.done")
+    await kernel_saw(page, "in", "response.done")
     batches = [m for m in kernel.received if m["kind"] == "events"]
     assert len(batches) < sum(len(b["events"]) for b in batches)
 
@@ -157,7 +127,7 @@ async def test_relay_connect_gets_the_answer_from_the_kernel(
     assert [m["op"] for m in requests] == ["relay"]
     assert requests[0]["sdp"].startswith("v=0")
     assert connected["call_id"].startswith("rtc_")
-    await wait_event(page, "in", "session.created")
+    await kernel_saw(page, "in", "session.created")
     await kernel.deliver(
         {
             "kind": "send",
