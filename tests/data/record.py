@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from realtime_widget.events import user_text
 from realtime_widget.local import LocalServer
 from realtime_widget.local.client import RealtimeCall
 
@@ -57,17 +58,6 @@ def tone(seconds: float, freq: float = 440.0, dbfs: float = -20.0) -> np.ndarray
 
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * RATE), dtype=np.int16)
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 class Recorder:

@@ -61,6 +61,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from ..schema import (
+    SERVER_VAD_DEFAULTS,
     SchemaError,
     validate_client_event,
 )
@@ -118,15 +119,7 @@ def default_session(model: str = DEFAULT_MODEL) -> dict[str, Any]:
                 "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
                 "transcription": None,
                 "noise_reduction": None,
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": 0.5,
-                    "prefix_padding_ms": 300,
-                    "silence_duration_ms": 500,
-                    "idle_timeout_ms": None,
-                    "create_response": True,
-                    "interrupt_response": True,
-                },
+                "turn_detection": dict(SERVER_VAD_DEFAULTS),
             },
             "output": {
                 "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
