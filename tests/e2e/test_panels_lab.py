@@ -42,7 +42,20 @@ async def set_theme(lab: Lab, theme: str) -> None:
     await lab.page.wait_for_function(
         f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=15_000
     )
-    await lab.page.wait_for_timeout(300)  # the theme's CSS variables settle
+    # The theme's stylesheet is in: the widget's background is the theme's layout colour.
+    await lab.page.wait_for_function(
+        """() => {
+             const root = document.querySelector('.rtw-root');
+             if (!root) return true;
+             const probe = document.createElement('div');
+             probe.style.color = 'var(--jp-layout-color1)';
+             document.body.append(probe);
+             const want = getComputedStyle(probe).color;
+             probe.remove();
+             return getComputedStyle(root).backgroundColor === want;
+           }""",
+        timeout=15_000,
+    )
 
 
 async def shot(lab: Lab, name: str) -> None:
