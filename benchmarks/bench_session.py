@@ -22,7 +22,8 @@ from tests.widget.browser import FakeBrowser
 from tests.widget.synthetic import batches, synthetic_events
 
 from realtime_widget import RealtimeWidget
-from realtime_widget.messages import EventRecord, parse_browser_message
+from realtime_widget.messages import parse_browser_message
+from realtime_widget.session.log import EventRecord
 from stats import median, p95
 
 

@@ -2,11 +2,11 @@
 
 from .auth import RealtimeAuthError
 from .config import ConfigError, Endpoint
-from .conversation import Conversation, Transcript
 from .events import InvalidEventError
-from .log import EventLog
-from .metrics import Metrics
-from .tools import Tool
+from .session.conversation import Conversation, Transcript
+from .session.log import EventLog
+from .session.metrics import Metrics
+from .session.tools import Tool
 from .widget import RealtimeWidget
 
 __version__ = "0.1.0"

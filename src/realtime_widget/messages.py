@@ -6,7 +6,6 @@ reported (as a notice in the widget) and dropped, never half-applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from .schema import SchemaError, array, boolean, free_object, nullable, number, obj, one_of, string
@@ -52,20 +51,6 @@ _BROWSER_MESSAGES = {
 
 class MessageError(ValueError):
     """A browser message that does not fit the protocol."""
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """One data-channel event as it reached the kernel."""
-
-    direction: Literal["in", "out"]
-    event: dict[str, Any]
-    t_browser: float  # ms since the epoch, the browser's clock
-    t_kernel: float  # ms since the epoch, the kernel's clock
-
-    @property
-    def type(self) -> str:
-        return str(self.event.get("type", ""))
 
 
 def parse_browser_message(content: Any) -> dict[str, Any]:

@@ -26,14 +26,14 @@ import traitlets
 
 from . import auth, events
 from .config import DEFAULT_MODEL, ConfigError, Endpoint, build_session, mask, resolve_endpoint
-from .conversation import Conversation, Transcript
-from .log import EventLog
-from .messages import EventRecord, MessageError, parse_browser_message
-from .metrics import Metrics
-from .recovery import Budget, replay_events
+from .messages import MessageError, parse_browser_message
 from .schema import SchemaError, validate_session
-from .tools import Tool, ToolRegistry, ToolResult
-from .turns import Turns
+from .session.conversation import Conversation, Transcript
+from .session.log import EventLog, EventRecord
+from .session.metrics import Metrics
+from .session.recovery import Budget, replay_events
+from .session.tools import Tool, ToolRegistry, ToolResult
+from .session.turns import Turns
 
 STATIC = Path(__file__).parent / "static"
 _UNBUILT = """export default { render({ el }) { el.textContent =

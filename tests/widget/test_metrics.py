@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from realtime_widget import metrics as metrics_module
-from realtime_widget.messages import EventRecord
-from realtime_widget.metrics import PRICES, Metrics, Prices, TurnMetrics, cost
+from realtime_widget.session import metrics as metrics_module
+from realtime_widget.session.log import EventRecord
+from realtime_widget.session.metrics import PRICES, Metrics, Prices, TurnMetrics, cost
 
 DATA = Path(__file__).parent.parent / "data"
 

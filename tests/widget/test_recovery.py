@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from realtime_widget import RealtimeWidget
-from realtime_widget.conversation import Conversation
-from realtime_widget.recovery import replay_events
+from realtime_widget.session.conversation import Conversation
+from realtime_widget.session.recovery import replay_events
 
 from .browser import FakeBrowser
 from .test_turns import connected, sent_events

@@ -15,7 +15,13 @@ import jsonschema  # dev extra: checks the generated schemas are valid JSON Sche
 import pydantic  # dev extra: pydantic models as tool parameters
 import pytest
 
-from realtime_widget.tools import Tool, ToolRegistry, ToolResult, run_tool, tool_from_function
+from realtime_widget.session.tools import (
+    Tool,
+    ToolRegistry,
+    ToolResult,
+    run_tool,
+    tool_from_function,
+)
 
 
 def params(fn: Any) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from html import escape
 from typing import Any
 
-from .messages import EventRecord
+from .log import EventRecord
 
 __all__ = ["PRICES", "Metrics", "Prices", "TurnMetrics", "cost"]
 

@@ -175,7 +175,7 @@ class Turns:
             elif state.done and not state.had_calls:
                 self._responses.pop(state.id, None)
         if ready:
-            from .events import prepare
+            from ..events import prepare
 
             # The reply continues the request that called the tools: it keeps its metadata, so
             # whoever tagged the request (ask()) can tell the reply from other responses.

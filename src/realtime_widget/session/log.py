@@ -6,10 +6,23 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
-from .messages import EventRecord
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One data-channel event as it reached the kernel."""
+
+    direction: Literal["in", "out"]
+    event: dict[str, Any]
+    t_browser: float  # ms since the epoch, the browser's clock
+    t_kernel: float  # ms since the epoch, the kernel's clock
+
+    @property
+    def type(self) -> str:
+        return str(self.event.get("type", ""))
 
 
 def _as_json(record: EventRecord) -> dict[str, object]:
