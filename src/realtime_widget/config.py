@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .redact import KeyFormatError, mask, mask_url, normalise_key
 from .schema import SchemaError, validate_session
 
 if TYPE_CHECKING:
@@ -26,12 +27,6 @@ class ConfigError(ValueError):
     """A configuration the widget cannot connect with; the message says how to fix it."""
 
 
-def mask(key: str | None) -> str:
-    if not key:
-        return "none"
-    return f"{key[:3]}…{key[-4:]}" if len(key) > 10 else "***"
-
-
 @dataclass(frozen=True)
 class Endpoint:
     """A Realtime-compatible provider: OpenAI, Azure OpenAI, the local server or any base URL.
@@ -44,6 +39,16 @@ class Endpoint:
     api_key: str | None = field(default=None, repr=False)
     auth: AuthStyle = "bearer"
     name: str = "custom"
+
+    def __post_init__(self) -> None:
+        # Keys are checked where they enter: a stray newline (a key read from a file) is
+        # stripped, a character no key has is refused with only the masked key shown.
+        try:
+            key = normalise_key(self.api_key)
+        except KeyFormatError as exc:
+            raise ConfigError(str(exc)) from None
+        object.__setattr__(self, "api_key", key)
+        mask_url(self.base_url)  # registers a password in the URL for redaction
 
     @classmethod
     def openai(cls, api_key: str | None = None) -> Endpoint:
@@ -94,10 +99,11 @@ class Endpoint:
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.base_url})"
+        """For the page: the name and the base URL, any password in it masked."""
+        return f"{self.name} ({mask_url(self.base_url)})"
 
     def __repr__(self) -> str:
-        return f"Endpoint({self.name!r}, {self.base_url!r}, key={mask(self.api_key)})"
+        return f"Endpoint({self.name!r}, {mask_url(self.base_url)!r}, key={mask(self.api_key)})"
 
 
 def resolve_endpoint(

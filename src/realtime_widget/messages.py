@@ -55,8 +55,8 @@ class MessageError(ValueError):
 
 def parse_browser_message(content: Any) -> dict[str, Any]:
     """Validate a browser message; raise :class:`MessageError` naming what is wrong."""
-    if not isinstance(content, dict) or content.get("kind") not in _BROWSER_MESSAGES:
-        kind = content.get("kind") if isinstance(content, dict) else type(content).__name__
+    kind = content.get("kind") if isinstance(content, dict) else type(content).__name__
+    if not isinstance(kind, str) or kind not in _BROWSER_MESSAGES:  # (a list is unhashable)
         raise MessageError(f"unknown message kind {kind!r} from the browser")
     try:
         message: dict[str, Any] = _BROWSER_MESSAGES[content["kind"]](content, "")

@@ -97,6 +97,15 @@ def redact_value(value: T) -> T:
     return value
 
 
+def contains_secret(value: Any) -> bool:
+    """Whether a JSON-like value holds a registered secret anywhere."""
+    pattern = _pattern
+    if pattern is None:
+        return False
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return pattern.search(text) is not None
+
+
 def redact_exception(exc: BaseException) -> str:
     """What an exception says, redacted: ``Type: message``."""
     return redact(f"{type(exc).__name__}: {exc}")

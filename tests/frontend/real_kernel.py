@@ -3,8 +3,9 @@
 ``FakeKernel`` plays the kernel in a few lines; failure tests must also show what the kernel
 itself concludes (its ``status`` and ``error`` traits, the conversation it keeps). Here the
 widget's comm is wired to the page: what the widget sends (trait updates and custom messages)
-reaches the page's model in order, as the comm would carry it; what the page sends arrives
-through ipywidgets' own ``_handle_msg``; ``close()`` closes the page's widget as the widget
+reaches the page's model in order, as the comm would carry it; what the page sends goes to the
+widget's message handler directly (ipywidgets' dispatcher would only log its exceptions; here
+they are kept and raised by ``stop()``); ``close()`` closes the page's widget as the widget
 manager does. Timers and other threads may send: messages are queued onto the test's loop.
 """
 
@@ -27,6 +28,7 @@ class RealKernel:
         self.page = page
         self.widget = widget
         self.closed = False
+        self.errors: list[BaseException] = []
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._pump = self._loop.create_task(self._deliver())
@@ -72,9 +74,11 @@ class RealKernel:
     def _from_page(self, msg: dict[str, Any]) -> None:
         if self.closed or self.widget.comm is None:
             return  # the widget is closed: the comm carries nothing any more
-        self.widget._handle_msg(
-            {"content": {"data": {"method": "custom", "content": msg}}, "buffers": []}
-        )
+        try:
+            self.widget._on_browser_message(self.widget, msg, [])
+        except Exception as exc:
+            self.errors.append(exc)
+            raise
 
     async def _deliver(self) -> None:
         while True:
@@ -110,3 +114,5 @@ class RealKernel:
             await self._pump
         if self.widget.comm is not None:
             self.widget.close()
+        if self.errors:
+            raise self.errors[0]

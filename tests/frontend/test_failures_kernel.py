@@ -240,7 +240,7 @@ async def test_an_event_too_big_for_the_data_channel_is_refused_in_python_naming
     await connected(widget, kernel, page)
     # The page told the kernel its call's limit (Chromium: 256 KiB).
     limit = await page.evaluate(f"() => {CALL}.pc.sctp.maxMessageSize")
-    assert widget._max_message_bytes == limit
+    assert widget._browser.max_message_bytes == limit
     with pytest.raises(InvalidEventError, match=r"'item\.content\[0\]\.text' \(300,002 bytes\)"):
         widget.say("x" * 300_000)
     assert widget.status == "connected"

@@ -1,7 +1,9 @@
 """A stand-in for the browser side of the comm: it speaks docs/protocol.md to the widget.
 
-Messages go through ipywidgets' own comm handling (``_handle_msg``), exactly as a front end's
-``model.send`` arrives; everything the kernel sends (state updates and custom messages) is kept.
+Like a page, it says ``hello`` when it loads (the widget holds its messages until a page has).
+Messages are handed to the widget's handler directly, not through ipywidgets' dispatcher, which
+catches and only logs a handler's exceptions: a test must see them. Everything the kernel sends
+(state updates and custom messages) is kept.
 """
 
 from __future__ import annotations
@@ -15,20 +17,24 @@ from realtime_widget import RealtimeWidget
 
 
 class FakeBrowser:
-    def __init__(self, widget: RealtimeWidget) -> None:
+    def __init__(self, widget: RealtimeWidget, *, hello: bool = True) -> None:
         self.widget = widget
         self.sent: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
         widget.comm.send = self._capture  # type: ignore[method-assign]
+        if hello:
+            self.hello()
 
     def _capture(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
         self.sent.append(data)
         self._changed.set()
 
-    def post(self, content: dict[str, Any]) -> None:
-        self.widget._handle_msg(
-            {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
-        )
+    def post(self, content: Any) -> None:
+        """A custom message from the page; the handler's exceptions reach the test."""
+        self.widget._on_browser_message(self.widget, content, [])
+
+    def hello(self) -> None:
+        self.post({"kind": "hello"})
 
     def custom(self, kind: str | None = None) -> list[dict[str, Any]]:
         messages = [d["content"] for d in self.sent if d.get("method") == "custom"]

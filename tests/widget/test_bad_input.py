@@ -188,4 +188,4 @@ async def test_a_tool_output_too_big_to_send_still_answers_the_model_with_why() 
     output = json.loads(sent["item"]["output"])
     assert sent["item"]["call_id"] == "call_1"
     assert "'item.output'" in output["error"] and "262,144 bytes" in output["error"]
-    assert len(widget._turns.results[-1].output) == 300_000  # the full result stays in Python
+    assert len(widget.tool_results[-1].output) == 300_000  # the full result stays in Python

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from realtime_widget import RealtimeWidget, auth
-from realtime_widget import widget as widget_module
+from realtime_widget.transports import browser as browser_module
 
 from .browser import FakeBrowser
 
@@ -132,14 +132,14 @@ async def wait_until(condition: Any, timeout: float = 10) -> None:
 async def test_a_reloaded_page_ends_the_call_the_kernel_thought_live(
     provider: StubProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(widget_module, "PROBE_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(browser_module, "PROBE_TIMEOUT_S", 0.2)
     w = RealtimeWidget(endpoint=provider.url, api_key=KEY)
     browser = connected(w, "rtc_reloaded")
     # A page that still holds the call answers the ping: nothing changes.
     browser.post({"kind": "hello"})
     assert browser.custom()[-1] == {"kind": "ping"}
     browser.status("connected", call_id="rtc_reloaded")
-    assert w._probe_timer is None  # the answer cancelled the probe: nothing left to expire
+    assert w._browser._probe_timer is None  # the answer cancelled the probe: nothing to expire
     assert w.status == "connected"
     # After a reload nobody answers: the call is ended, said, and hung up on the provider.
     browser.post({"kind": "hello"})

@@ -7,6 +7,7 @@ that defines each mark); token counts and costs are written out by hand from the
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import math
 import statistics
 import threading
@@ -23,15 +24,10 @@ DATA = Path(__file__).parent.parent / "data"
 
 # The published gpt-realtime prices (USD per 1M tokens); the recordings' model, gpt-realtime-2,
 # is assumed to cost the same until real figures are known.
-GPT_REALTIME = Prices(
-    text_input=4.00,
-    text_cached_input=0.40,
-    text_output=16.00,
-    audio_input=32.00,
-    audio_cached_input=0.40,
-    audio_output=64.00,
-)
-GPT_REALTIME_MINI = Prices(0.60, 0.06, 2.40, 10.00, 0.30, 20.00)
+# OpenAI's published prices per million tokens: text in/cached/out, audio in/cached/out,
+# image in/cached.
+GPT_REALTIME = Prices(4.00, 0.40, 16.00, 32.00, 0.40, 64.00, 5.00, 0.50)
+GPT_REALTIME_MINI = Prices(0.60, 0.06, 2.40, 10.00, 0.30, 20.00, 0.80, 0.08)
 M = 1_000_000
 
 
@@ -73,8 +69,9 @@ def test_the_price_table() -> None:
     assert PRICES["gpt-realtime-mini"] == GPT_REALTIME_MINI
     # The newer models are assumptions (same as their published relative), documented as such.
     for model in ("gpt-realtime-2", "gpt-realtime-2.1", "gpt-realtime-1.5"):
-        assert PRICES[model] == GPT_REALTIME
-    assert PRICES["gpt-realtime-2.1-mini"] == GPT_REALTIME_MINI
+        assert PRICES[model] == replace(GPT_REALTIME, assumed=True)
+    assert PRICES["gpt-realtime-2.1-mini"] == replace(GPT_REALTIME_MINI, assumed=True)
+    assert not PRICES["gpt-realtime"].assumed
     assert "ASSUMED" in Path(metrics_module.__file__).read_text()
     assert "assumed" in (metrics_module.__doc__ or "")
 
@@ -292,8 +289,13 @@ def test_cost_refuses_to_guess() -> None:
     del cached_unsplit["input_token_details"]["cached_tokens_details"]
     assert cost(cached_unsplit, "gpt-realtime") is None
     images = json.loads(json.dumps(full))
+    images["input_tokens"] = 17
     images["input_token_details"]["image_tokens"] = 7
-    assert cost(images, "gpt-realtime") is None
+    images["input_token_details"]["cached_tokens_details"]["image_tokens"] = 2
+    with_images = expected + (5 * 5.00 + 2 * 0.50) / M
+    assert cost(images, "gpt-realtime") == pytest.approx(with_images, abs=1e-15)
+    no_image_price = {"x": Prices(4.0, 0.4, 16.0, 32.0, 0.4, 64.0)}
+    assert cost(images, "x", no_image_price) is None  # image tokens with no image price
     assert cost("usage", "gpt-realtime") is None
     assert cost({}, "gpt-realtime") == 0.0
 
@@ -489,14 +491,23 @@ def test_dataframe_and_plot() -> None:
     m = replay("barge_in", "tool_call")
     df = m.to_dataframe()
     assert list(df["status"]) == ["cancelled", "completed", "completed", "completed"]
-    assert list(df.columns[:3]) == ["response_id", "status", "latency_ms"]
+    assert list(df.columns[:4]) == ["started", "response_id", "status", "latency_ms"]
+    assert str(df["started"].dtype).startswith("datetime64")  # readable times, not epoch floats
+    assert "speech_stopped_ms" not in df.columns  # the marks only on request, relative
+    marks = m.to_dataframe(marks=True)
+    assert (marks["response_created_ms"].dropna() >= 0).all()
     assert df["cost"].sum() == pytest.approx(0.006016 + 0.004048 + 0.000380 + 0.0068176)
     ax = m.plot()
     bars = [p for p in ax.patches]
     assert len(bars) == sum(len(t.segments()) for t in m.turns)
     assert sum(b.get_width() for b in bars) == pytest.approx(sum(t.total_ms for t in m.turns))  # type: ignore[misc]
-    labels = {text.get_text() for text in ax.get_legend().get_texts()}
+    legend = ax.get_legend()
+    labels = {text.get_text() for text in legend.get_texts()}
     assert {"to_response", "speaking", "vad"} <= labels
+    # The legend stands beside the axes, so it hides no bar (few turns: it used to cover them).
+    ax.figure.canvas.draw()
+    box = legend.get_window_extent()
+    assert box.x0 >= ax.get_window_extent().x1
 
 
 def test_missing_optional_dependencies_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

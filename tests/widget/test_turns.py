@@ -262,7 +262,7 @@ async def test_ask_waits_through_other_responses_and_its_tool_calls_for_the_repl
     done(browser, "resp_vad", [other])
     assert not answer.done()
     tag = sent_events(browser)[-1]["response"]["metadata"]
-    assert set(tag) == {"realtime_widget_ask"}
+    assert set(tag) == {"realtime_widget_turn"}
     created(browser, "resp_tool", tag)
     call(browser, "resp_tool", "to_fahrenheit", '{"celsius": 21}')
     function_call = {"id": "item_c", "type": "function_call", "call_id": "call_1"}

@@ -341,7 +341,7 @@ async def test_wait_for_is_a_future_of_the_next_event_of_a_type(
     browser.events({"type": "response.done", "event_id": "b", "response": {"id": "r1"}})
     event = await asyncio.wait_for(done, 5)
     assert event["response"]["id"] == "r1"
-    assert not local_widget._handlers.get("response.done")  # the one-shot handler is gone
+    assert local_widget._core._dispatch.waiting() == 0  # the one-shot waiter is gone
     late = local_widget.wait_for("session.updated", timeout=0.05)
     with pytest.raises(TimeoutError, match=r"session\.updated"):
         await late

@@ -35,6 +35,9 @@ class Item:
     audio: bool = False  # has audio content (user speech or model voice)
     truncated: bool = False
     audio_end_ms: int | None = None  # where a truncation cut the audio
+    # Its response was cancelled before it finished (a barge-in, interrupt()): what is here is
+    # what was said until then.
+    interrupted: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -42,23 +45,31 @@ class Item:
 class Turn:
     role: str
     text: str
+    # The reply was cut short: the user spoke over it (barge-in) or it was interrupted.
+    interrupted: bool = False
 
 
 class Transcript(list[Turn]):
-    """The conversation's turns as ``(role, text)``; tool calls and results as ``tool`` turns."""
+    """The conversation's turns as ``(role, text)``; tool calls and results as ``tool`` turns.
+
+    A reply cut short (barge-in, ``interrupt()``) is marked ``interrupted``."""
 
     def to_markdown(self) -> str:
-        return "\n\n".join(f"**{t.role}:** {t.text}" for t in self)
+        return "\n\n".join(
+            f"**{t.role}:** {t.text}" + (" *(interrupted)*" if t.interrupted else "") for t in self
+        )
 
     def to_dataframe(self) -> Any:
-        """The turns as a pandas DataFrame (columns ``role``, ``text``)."""
+        """The turns as a pandas DataFrame (columns ``role``, ``text``, ``interrupted``)."""
         try:
             import pandas as pd
         except ImportError:
             raise ImportError(
                 "Transcript.to_dataframe() needs pandas: pip install pandas"
             ) from None
-        return pd.DataFrame([{"role": t.role, "text": t.text} for t in self])
+        return pd.DataFrame(
+            [{"role": t.role, "text": t.text, "interrupted": t.interrupted} for t in self]
+        )
 
 
 def _content_text(content: list[dict[str, Any]]) -> str:
@@ -79,6 +90,7 @@ class Conversation:
     def __init__(self, send: Sender | None = None) -> None:
         self._items: dict[str, Item] = {}
         self._order: list[str] = []
+        self._calls: dict[str, Item] = {}  # function_call items by call_id
         self._lock = threading.Lock()
         self._send = send
 
@@ -109,7 +121,7 @@ class Conversation:
         turns = Transcript()
         for item in self.items:
             if item.type == "message" and item.role in ("user", "assistant") and item.text:
-                turns.append(Turn(item.role, item.text))
+                turns.append(Turn(item.role, item.text, item.truncated or item.interrupted))
             elif item.type == "function_call":
                 turns.append(Turn("tool", f"{item.name}({item.arguments})"))
                 if item.output is not None:
@@ -165,25 +177,29 @@ class Conversation:
         item_id = raw["id"]
         item = self._items.get(item_id)
         if item is None:
+            previous = event.get("previous_item_id")
+            after = previous if isinstance(previous, str) and previous in self._items else None
             item = Item(id=item_id, type=str(raw.get("type", "")))
             self._items[item_id] = item
-            previous = event.get("previous_item_id")
-            if isinstance(previous, str) and previous in self._items:
-                self._order.insert(self._order.index(previous) + 1, item_id)
-            else:
+            # Usually the new item follows the last one: no scan, flat in session length.
+            if after is None or self._order[-1] == after:
                 self._order.append(item_id)
+            else:
+                self._order.insert(self._order.index(after) + 1, item_id)
         item.raw = raw
         item.role = raw.get("role", item.role)
         item.status = raw.get("status", item.status)
         item.name = raw.get("name", item.name)
         item.call_id = raw.get("call_id", item.call_id)
+        if item.type == "function_call" and isinstance(item.call_id, str):
+            self._calls[item.call_id] = item
         if raw.get("arguments"):
             item.arguments = raw["arguments"]
         if raw.get("output") is not None:
             item.output = str(raw["output"])
-            for call in self._items.values():
-                if call.type == "function_call" and call.call_id == item.call_id:
-                    call.output = item.output
+            call = self._calls.get(item.call_id) if isinstance(item.call_id, str) else None
+            if call is not None:
+                call.output = item.output
         content = raw.get("content") or []
         if any(isinstance(p, dict) and "audio" in str(p.get("type")) for p in content):
             item.audio = True
@@ -217,12 +233,16 @@ class Conversation:
             item.arguments = str(event.get("arguments", ""))
             item.name = event.get("name", item.name)
             item.call_id = event.get("call_id", item.call_id)
+            if isinstance(item.call_id, str):
+                self._calls[item.call_id] = item
 
     def _deleted(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
         if isinstance(item_id, str) and item_id in self._items:
-            del self._items[item_id]
+            item = self._items.pop(item_id)
             self._order.remove(item_id)
+            if item.call_id is not None and self._calls.get(item.call_id) is item:
+                del self._calls[item.call_id]
 
     def _truncated(self, event: dict[str, Any]) -> None:
         item = self._get(event.get("item_id"))
@@ -234,11 +254,13 @@ class Conversation:
         response = event.get("response")
         if not isinstance(response, dict) or not isinstance(response.get("output"), list):
             return
+        cancelled = response.get("status") == "cancelled"
         for raw in response["output"]:
             item = self._get(raw.get("id")) if isinstance(raw, dict) else None
             if item is not None:
                 item.status = raw.get("status", item.status)
                 item.response_id = response.get("id", item.response_id)
+                item.interrupted = item.interrupted or cancelled
 
     def __repr__(self) -> str:
         return f"Conversation({len(self)} items)"

@@ -32,6 +32,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -54,19 +55,28 @@ class Prices:
     audio_input: float
     audio_cached_input: float
     audio_output: float
+    image_input: float | None = None  # None: image tokens make the cost unknown
+    image_cached_input: float | None = None
+    # Figures taken from another model's published price, not this model's own: costs made
+    # with them say so wherever they are shown.
+    assumed: bool = False
 
 
-# Published (gpt-realtime GA, August 2025; gpt-realtime-mini, October 2025).
-_GPT_REALTIME = Prices(4.00, 0.40, 16.00, 32.00, 0.40, 64.00)
-_GPT_REALTIME_MINI = Prices(0.60, 0.06, 2.40, 10.00, 0.30, 20.00)
+# Published (gpt-realtime GA, August 2025, images $5 / $0.50 cached; gpt-realtime-mini,
+# October 2025, images $0.80 / $0.08 cached).
+_GPT_REALTIME = Prices(4.00, 0.40, 16.00, 32.00, 0.40, 64.00, 5.00, 0.50)
+_GPT_REALTIME_MINI = Prices(0.60, 0.06, 2.40, 10.00, 0.30, 20.00, 0.80, 0.08)
+
+_ASSUMED = replace(_GPT_REALTIME, assumed=True)
+_ASSUMED_MINI = replace(_GPT_REALTIME_MINI, assumed=True)
 
 PRICES: dict[str, Prices] = {
     # ASSUMED: not in our references. These reuse gpt-realtime's (or gpt-realtime-mini's)
     # figures; override them with the real prices (Metrics(prices=...)) before trusting a cost.
-    "gpt-realtime-2": _GPT_REALTIME,
-    "gpt-realtime-2.1": _GPT_REALTIME,
-    "gpt-realtime-2.1-mini": _GPT_REALTIME_MINI,
-    "gpt-realtime-1.5": _GPT_REALTIME,
+    "gpt-realtime-2": _ASSUMED,
+    "gpt-realtime-2.1": _ASSUMED,
+    "gpt-realtime-2.1-mini": _ASSUMED_MINI,
+    "gpt-realtime-1.5": _ASSUMED,
     # Published.
     "gpt-realtime": _GPT_REALTIME,
     "gpt-realtime-mini": _GPT_REALTIME_MINI,
@@ -102,7 +112,8 @@ def cost(usage: Any, model: str, prices: Mapping[str, Prices] | None = None) -> 
     ``prices`` replaces or adds entries of :data:`PRICES`; a model name with a date suffix
     matches its base (``gpt-realtime-2025-08-28`` → ``gpt-realtime``). ``None`` for an unknown
     model, a usage that is not a dict, input or output tokens without their per-modality details,
-    cached tokens without ``cached_tokens_details``, or image tokens (not priced here).
+    cached tokens without ``cached_tokens_details``, or image tokens on a model whose image price
+    is unknown.
 
     >>> usage = {"input_tokens": 100, "output_tokens": 50,
     ...          "input_token_details": {"text_tokens": 100, "audio_tokens": 0, "cached_tokens": 0},
@@ -121,9 +132,10 @@ def cost(usage: Any, model: str, prices: Mapping[str, Prices] | None = None) -> 
     audio_in = _count(details_in.get("audio_tokens"))
     text_out = _count(details_out.get("text_tokens"))
     audio_out = _count(details_out.get("audio_tokens"))
-    if _count(details_in.get("image_tokens")):
+    image_in = _count(details_in.get("image_tokens"))
+    if image_in and (price.image_input is None or price.image_cached_input is None):
         return None
-    if _count(usage.get("input_tokens")) > text_in + audio_in:
+    if _count(usage.get("input_tokens")) > text_in + audio_in + image_in:
         return None  # tokens we can't attribute to a modality
     if _count(usage.get("output_tokens")) > text_out + audio_out:
         return None
@@ -134,6 +146,7 @@ def cost(usage: Any, model: str, prices: Mapping[str, Prices] | None = None) -> 
     cached_details = _dict(cached_details)
     cached_text = min(_count(cached_details.get("text_tokens")), text_in)
     cached_audio = min(_count(cached_details.get("audio_tokens")), audio_in)
+    cached_image = min(_count(cached_details.get("image_tokens")), image_in)
     dollars = (
         (text_in - cached_text) * price.text_input
         + cached_text * price.text_cached_input
@@ -142,7 +155,20 @@ def cost(usage: Any, model: str, prices: Mapping[str, Prices] | None = None) -> 
         + cached_audio * price.audio_cached_input
         + audio_out * price.audio_output
     )
+    if image_in:
+        assert price.image_input is not None and price.image_cached_input is not None
+        dollars += (image_in - cached_image) * price.image_input
+        dollars += cached_image * price.image_cached_input
     return dollars / 1_000_000
+
+
+def prices_for(model: str | None, prices: Mapping[str, Prices] | None = None) -> Prices | None:
+    """The price table's entry for a model (a dated snapshot matches its base), or None.
+
+    >>> prices_for("gpt-realtime-2").assumed
+    True
+    """
+    return _price_for(model, prices)
 
 
 # The marks of a turn, in the order they usually happen (ties keep this order).
@@ -273,6 +299,10 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _local_zone() -> Any:
+    return datetime.now().astimezone().tzinfo
+
+
 def _refuse_unknown(unknown: Mapping[str, Any], valid: tuple[str, ...]) -> None:
     for name in unknown:
         close = difflib.get_close_matches(name, valid, n=1)
@@ -306,12 +336,15 @@ class Metrics:
         model: str | None = None,
         prices: Mapping[str, Prices] | None = None,
         maxlen: int = 10_000,
+        default_model: str | None = None,
         **unknown: Any,
     ) -> None:
-        _refuse_unknown(unknown, ("model", "prices", "maxlen"))
+        _refuse_unknown(unknown, ("model", "prices", "maxlen", "default_model"))
         if maxlen < 1:
             raise ValueError("maxlen must be at least 1")
         self.model = model
+        # The model asked for, until the server says which it runs (session.created).
+        self.default_model = default_model
         self.prices: dict[str, Prices] = {**PRICES, **(prices or {})}
         self.maxlen = maxlen
         self._lock = threading.RLock()
@@ -334,6 +367,7 @@ class Metrics:
         self._cost = 0.0
         self._priced = 0
         self._unpriced = 0
+        self._assumed = 0  # priced with assumed (not published) figures
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -359,8 +393,11 @@ class Metrics:
 
     @property
     def pricing_model(self) -> str | None:
-        """The model costs are computed for: ``model=`` if given, else the session's."""
-        return self.model if self.model is not None else self._session_model
+        """The model costs are computed for: ``model=`` if given, else the session's (as the
+        server reported it, or as asked for until it has)."""
+        if self.model is not None:
+            return self.model
+        return self._session_model if self._session_model is not None else self.default_model
 
     def turn(self, response_id: str) -> TurnMetrics | None:
         """The kept turn of this response, if any."""
@@ -375,7 +412,8 @@ class Metrics:
         ``response.created``; ``input_tokens``, ``output_tokens``, ``total_tokens`` and ``cost``
         count every ``response.done`` (one whose start was missed too). ``cost`` sums the
         responses that could be priced (``None`` if some had usage but none could);
-        ``cost_complete`` says whether all could. ``median_latency_ms`` is over the kept turns
+        ``cost_complete`` says whether all could, ``prices_assumed`` whether some were priced
+        with assumed figures (see :data:`PRICES`). ``median_latency_ms`` is over the kept turns
         with a known latency.
 
         >>> Metrics().totals()["turns"]
@@ -391,6 +429,7 @@ class Metrics:
                 "total_tokens": self._input_tokens + self._output_tokens,
                 "cost": None if no_cost else self._cost,
                 "cost_complete": self._unpriced == 0,
+                "prices_assumed": self._assumed > 0,
                 "median_latency_ms": _sorted_median(latencies) if latencies else None,
             }
 
@@ -417,6 +456,19 @@ class Metrics:
         """Forget everything (turns, totals, rate limits, pending marks)."""
         with self._lock:
             self._reset()
+
+    def call_started(self) -> None:
+        """A new call: marks waiting for a turn (speech stopped, a sent ``response.create``)
+        belong to the old call and must not time the new call's first turn."""
+        with self._lock:
+            self._speech_stopped = self._committed = None
+            self._requests.clear()
+
+    @property
+    def unpriced_model(self) -> str | None:
+        """The pricing model, if the price table has no entry for it (costs are unknown)."""
+        model = self.pricing_model
+        return model if model is not None and _price_for(model, self.prices) is None else None
 
     def apply(self, record: EventRecord) -> None:
         """Take one event (either direction) into account; anything malformed is ignored."""
@@ -534,6 +586,9 @@ class Metrics:
         else:
             self._priced += 1
             self._cost += turn.cost
+            price = _price_for(turn.model, self.prices)
+            if price is not None and price.assumed:
+                self._assumed += 1
 
     def _error(self, error: dict[str, Any]) -> None:
         # A refused response.create never becomes a turn: forget when it was sent.
@@ -547,10 +602,13 @@ class Metrics:
 
     # --- showing ------------------------------------------------------------------------------
 
-    def _rows(self) -> list[dict[str, Any]]:
+    def _rows(self, marks: bool = False) -> list[dict[str, Any]]:
         rows = []
         for t in self.turns:
+            times = t.marks()
+            first = next(iter(times.values()), None)
             row: dict[str, Any] = {
+                "started": first,
                 "response_id": t.response_id,
                 "status": t.status,
                 "latency_ms": t.latency_ms,
@@ -560,22 +618,31 @@ class Metrics:
                 "output_tokens": t._tokens("output_tokens"),
                 "cost": t.cost,
             }
-            row.update({name: getattr(t, name) for name in MARKS})
+            if marks:
+                # Each mark as ms into the turn: comparable across turns, unlike epoch times.
+                row.update(
+                    {
+                        f"{name}_ms": None if at is None or first is None else at - first
+                        for name in MARKS
+                        for at in [getattr(t, name)]
+                    }
+                )
             rows.append(row)
         return rows
 
-    def to_dataframe(self) -> Any:
-        """One row per kept turn: ids, status, latency, total, tool time, tokens, cost and
-        every mark (ms since the epoch). Needs pandas.
+    def to_dataframe(self, *, marks: bool = False) -> Any:
+        """One row per kept turn: when it started (local time), its response id, status,
+        latency, total and tool time (ms), tokens and cost. ``marks=True`` adds each mark of its
+        timeline (speech stopped, committed, ...) as ms into the turn. Needs pandas.
 
-        >>> Metrics().to_dataframe().columns[:3].tolist()  # doctest: +SKIP
-        ['response_id', 'status', 'latency_ms']
+        >>> widget.metrics.to_dataframe()  # doctest: +SKIP
         """
         try:
             pd = importlib.import_module("pandas")
         except ImportError:
             raise ImportError("Metrics.to_dataframe() needs pandas: pip install pandas") from None
         columns = [
+            "started",
             "response_id",
             "status",
             "latency_ms",
@@ -584,13 +651,21 @@ class Metrics:
             "input_tokens",
             "output_tokens",
             "cost",
-            *MARKS,
+            *([f"{name}_ms" for name in MARKS] if marks else []),
         ]
-        return pd.DataFrame(self._rows(), columns=columns)
+        frame = pd.DataFrame(self._rows(marks), columns=columns)
+        # Kernel-clock epoch ms -> local wall-clock time, to the millisecond.
+        frame["started"] = (
+            pd.to_datetime(frame["started"], unit="ms", utc=True)
+            .dt.tz_convert(_local_zone())
+            .dt.tz_localize(None)
+            .dt.floor("ms")
+        )
+        return frame
 
     def plot(self, ax: Any = None) -> Any:
-        """A stacked horizontal bar per turn of its segments (ms from its first mark); a dot
-        marks the latency. Needs matplotlib.
+        """A stacked horizontal bar per turn of its segments (ms from its first mark); a tick
+        marks the latency. The legend sits beside the bars, so none is hidden. Needs matplotlib.
 
         >>> widget.metrics.plot()  # doctest: +SKIP
         """
@@ -598,9 +673,10 @@ class Metrics:
             plt = importlib.import_module("matplotlib.pyplot")
         except ImportError:
             raise ImportError("Metrics.plot() needs matplotlib: pip install matplotlib") from None
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, max(2.0, 0.35 * len(self._turns) + 1)))
         turns = self.turns
+        if ax is None:
+            height = max(2.5, 0.4 * len(turns) + 1.2)
+            _, ax = plt.subplots(figsize=(9, height), layout="constrained")
         colors: dict[str, Any] = {}
         cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
         for row, turn in enumerate(turns):
@@ -616,10 +692,18 @@ class Metrics:
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=False))
         if unique:
-            ax.legend(unique.values(), unique.keys(), fontsize="small", loc="best")
+            ax.legend(
+                unique.values(),
+                unique.keys(),
+                fontsize="small",
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                borderaxespad=0.0,
+                title="segment",
+            )
         ax.set_yticks(range(len(turns)))
         ax.set_yticklabels([f"{i + 1} {t.status or ''}".strip() for i, t in enumerate(turns)])
-        ax.invert_yaxis()
+        ax.set_ylim(len(turns) - 0.5, -0.5)  # first turn on top, bars never clipped
         ax.set_xlabel("ms from the turn's first mark (| = latency)")
         ax.set_title("Turns")
         return ax
@@ -629,6 +713,8 @@ class Metrics:
         cost_text = "?" if totals["cost"] is None else f"${totals['cost']:.4f}"
         if not totals["cost_complete"] and totals["cost"] is not None:
             cost_text += " (partial)"
+        if totals.get("prices_assumed"):
+            cost_text += " (assumed prices)"
         median = totals["median_latency_ms"]
         latency = "–" if median is None else f"{median:.0f} ms"
         return (
