@@ -9,7 +9,6 @@ kernel adds. An assistant item cut by a barge-in is marked ``truncated`` at ``au
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -163,9 +162,11 @@ class Conversation:
         handler = _HANDLERS.get(kind)
         if handler is None:
             return
-        # A malformed event must not break the conversation.
-        with self._lock, contextlib.suppress(AttributeError, TypeError, ValueError, KeyError):
-            handler(self, event)
+        with self._lock:
+            try:  # noqa: SIM105 - a try costs less per event than contextlib.suppress
+                handler(self, event)
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+                pass  # a malformed event must not break the conversation
 
     def _get(self, item_id: Any) -> Item | None:
         return self._items.get(item_id) if isinstance(item_id, str) else None
@@ -209,10 +210,14 @@ class Conversation:
 
     def _append(self, event: dict[str, Any], field_name: str = "text") -> None:
         item = self._get(event.get("item_id"))
-        if item is not None:
-            setattr(item, field_name, getattr(item, field_name) + str(event.get("delta") or ""))
-            if isinstance(event.get("response_id"), str):
-                item.response_id = event["response_id"]
+        if item is None:
+            return
+        delta = event.get("delta")
+        if delta:
+            setattr(item, field_name, getattr(item, field_name) + str(delta))
+        response_id = event.get("response_id")
+        if response_id is not None and isinstance(response_id, str):
+            item.response_id = response_id
 
     def _set_text(self, event: dict[str, Any], key: str) -> None:
         item = self._get(event.get("item_id"))
@@ -287,3 +292,5 @@ _HANDLERS: dict[str, Callable[[Conversation, dict[str, Any]], None]] = {
     "conversation.item.truncated": Conversation._truncated,
     "response.done": Conversation._response_done,
 }
+# The server events the conversation is built from (the session routes only these to it).
+FOLLOWS = frozenset(_HANDLERS)

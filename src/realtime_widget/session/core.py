@@ -32,12 +32,15 @@ from ..config import ConfigError, Endpoint
 from ..redact import redact
 from ..schema import SchemaError, validate_session
 from .budgets import Budget, BudgetExceeded
+from .conversation import FOLLOWS as CONVERSATION_FOLLOWS
 from .conversation import Conversation, Transcript
 from .dispatch import CallEnded, Dispatcher, Handler
 from .log import EventLog, EventRecord
+from .metrics import FOLLOWS as METRICS_FOLLOWS
 from .metrics import Metrics, Prices, TurnMetrics, prices_for
 from .recovery import replay_events
 from .tools import Tool, ToolRegistry, ToolResult
+from .turns import FOLLOWS as TURNS_FOLLOWS
 from .turns import Turns
 
 H = TypeVar("H", bound=Handler)
@@ -561,25 +564,35 @@ class Session(traitlets.HasTraits):
     # --- events in --------------------------------------------------------------------------
 
     def receive(self, records: list[EventRecord]) -> None:
-        """Take a batch of the call's events (both directions) into the session."""
+        """Take a batch of the call's events (both directions) into the session.
+
+        Each part gets only the events it follows (their ``FOLLOWS`` sets), so an event costs
+        a few set lookups beyond what its readers do: the hot path of a long call.
+        """
+        self.events.extend(records)
+        conversation, turns, metrics = self.conversation, self._turns, self.metrics
         for record in records:
             kind = record.type
             event = record.event
-            self.events.append(record)
             if record.direction == "in":
-                self.conversation.apply(event)
-                self._turns.apply(event)
-                if kind in ("session.created", "session.updated"):
+                if kind in CONVERSATION_FOLLOWS:
+                    conversation.apply(event)
+                if kind in TURNS_FOLLOWS:
+                    turns.apply(event)
+                if kind in METRICS_FOLLOWS:
+                    metrics.apply(record)
+                if kind == "response.done":
+                    self._response_done(event)
+                elif kind in ("session.created", "session.updated"):
                     session = event.get("session")
                     if isinstance(session, dict):
                         self.server_session = session
+            elif kind == "response.create":
+                metrics.apply(record)
             elif kind == "session.update":
                 # Whoever sent it (Python, the composer, a panel), the config the next call
                 # (reconnect) is made with follows it.
                 self._follow_session_update(event.get("session"))
-            self.metrics.apply(record)
-            if kind == "response.done" and record.direction == "in":
-                self._response_done(event)
             for coroutine in self._dispatch.dispatch(record):
                 self.spawn(coroutine)
 

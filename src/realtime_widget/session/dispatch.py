@@ -99,10 +99,16 @@ class Dispatcher:
 
     def dispatch(self, record: EventRecord) -> list[Any]:
         """Run the handlers of one event; returns the coroutines async handlers made."""
+        kind = record.type
+        if kind in ONCE_PER_CALL and record.direction == "in":
+            self._once[kind] = record.event
         table = self._handlers
-        handlers = table.get(record.type, ()) + table.get("*", ())
-        if record.type in ONCE_PER_CALL and record.direction == "in":
-            self._once[record.type] = record.event
+        specific, every = table.get(kind), table.get("*")
+        if specific is None and every is None:
+            if self._waiters:
+                self._settle(record)
+            return []
+        handlers = (specific or ()) + (every or ())
         coroutines = []
         for handler in handlers:
             try:

@@ -6,12 +6,12 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventRecord:
     """One data-channel event as it reached the kernel."""
 
@@ -19,10 +19,12 @@ class EventRecord:
     event: dict[str, Any]
     t_browser: float  # ms since the epoch, the browser's clock
     t_kernel: float  # ms since the epoch, the kernel's clock
+    # The event's type, read once: every part of the session dispatches on it.
+    type: str = field(init=False, compare=False)
 
-    @property
-    def type(self) -> str:
-        return str(self.event.get("type", ""))
+    def __post_init__(self) -> None:
+        kind = self.event.get("type", "") if isinstance(self.event, dict) else ""
+        object.__setattr__(self, "type", kind if isinstance(kind, str) else str(kind))
 
 
 def _as_json(record: EventRecord) -> dict[str, object]:
@@ -53,6 +55,15 @@ class EventLog:
         self._file: TextIO | None = (
             self.path.open("a", encoding="utf-8") if self.path is not None else None
         )
+
+    def extend(self, records: list[EventRecord]) -> None:
+        """Record a batch (one lock, one write for the lot)."""
+        with self._lock:
+            self._records.extend(records)
+            self.total += len(records)
+            if self._file is not None:
+                self._file.write("".join(json.dumps(_as_json(r)) + "\n" for r in records))
+                self._file.flush()
 
     def append(self, record: EventRecord) -> None:
         with self._lock:

@@ -281,8 +281,21 @@ _DELTAS = frozenset(
     }
 )
 _MAX_PENDING_REQUESTS = 64
-# The events that can set a turn's latency (its start is fixed when the response is created).
-_LATENCY_MARKS = _DELTAS | {"response.created", "output_audio_buffer.started"}
+# The incoming events metrics reads (the session routes only these, and response.create
+# going out, to it).
+FOLLOWS = _MARKED = _DELTAS | {
+    "response.created",
+    "response.done",
+    "output_audio_buffer.started",
+    "output_audio_buffer.stopped",
+    "output_audio_buffer.cleared",
+    "input_audio_buffer.speech_stopped",
+    "input_audio_buffer.committed",
+    "rate_limits.updated",
+    "session.created",
+    "session.updated",
+    "error",
+}
 
 
 def _sorted_median(values: list[float]) -> float:
@@ -473,36 +486,51 @@ class Metrics:
     def apply(self, record: EventRecord) -> None:
         """Take one event (either direction) into account; anything malformed is ignored."""
         event = getattr(record, "event", None)
-        t = _finite(getattr(record, "t_kernel", None))
-        if not isinstance(event, dict) or t is None:
+        if not isinstance(event, dict):
             return
         kind = event.get("type")
-        if not isinstance(kind, str):
+        outgoing = getattr(record, "direction", None) == "out"
+        # Most events (audio and transcript deltas past the first) mark nothing: they leave
+        # without the lock, so a long session costs little per event.
+        if outgoing:
+            if kind != "response.create":
+                return
+        elif kind not in _MARKED:
+            return
+        elif kind in _DELTAS:
+            # Only a turn's first delta marks it: the rest leave at once (a dict read is atomic).
+            turn = self._turn_of(event.get("response_id"))
+            if turn is None or turn.first_delta is not None:
+                return
+        t = _finite(getattr(record, "t_kernel", None))
+        if t is None:
             return
         with self._lock:
-            if getattr(record, "direction", None) == "out":
-                if kind == "response.create":
-                    event_id = event.get("event_id")
-                    self._requests.append((t, event_id if isinstance(event_id, str) else None))
-                    del self._requests[:-_MAX_PENDING_REQUESTS]
+            if outgoing:
+                event_id = event.get("event_id")
+                self._requests.append((t, event_id if isinstance(event_id, str) else None))
+                del self._requests[:-_MAX_PENDING_REQUESTS]
                 return
-            self._apply_incoming(kind, event, t)
-            if kind in _LATENCY_MARKS:
+            if self._apply_incoming(kind, event, t):
                 self._track_latency(event)
 
-    def _apply_incoming(self, kind: str, event: dict[str, Any], t: float) -> None:
+    def _apply_incoming(self, kind: str, event: dict[str, Any], t: float) -> bool:
+        """Apply an incoming event; True when it set a mark a turn's latency depends on."""
         if kind in _DELTAS:
             turn = self._turn_of(event.get("response_id"))
             if turn is not None and turn.first_delta is None:
                 turn.first_delta = t
+                return True
         elif kind == "response.created":
             self._created(_dict(event.get("response")), t)
+            return True
         elif kind == "response.done":
             self._done(_dict(event.get("response")), t)
         elif kind == "output_audio_buffer.started":
             turn = self._turn_of(event.get("response_id"))
             if turn is not None and turn.audio_started is None:
                 turn.audio_started = t
+                return True
         elif kind in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
             turn = self._turn_of(event.get("response_id"))
             if turn is not None and turn.audio_stopped is None:
@@ -521,6 +549,7 @@ class Metrics:
                 self._session_model = model
         elif kind == "error":
             self._error(_dict(event.get("error")))
+        return False
 
     def _track_latency(self, event: dict[str, Any]) -> None:
         response_id = event.get("response_id", _dict(event.get("response")).get("id"))

@@ -24,6 +24,10 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 Send = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+# The server events Turns follows (the session routes only these to it).
+FOLLOWS = frozenset(
+    {"response.created", "response.done", "response.function_call_arguments.done", "error"}
+)
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
