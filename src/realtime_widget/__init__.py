@@ -3,23 +3,31 @@
 from .auth import RealtimeAuthError
 from .config import ConfigError, Endpoint
 from .events import InvalidEventError
+from .session.budgets import BudgetExceeded
 from .session.conversation import Conversation, Transcript
+from .session.core import Reply, Request
+from .session.dispatch import CallEnded
 from .session.log import EventLog
-from .session.metrics import Metrics
+from .session.metrics import Metrics, Prices
 from .session.tools import Tool
 from .widget import RealtimeWidget
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BudgetExceeded",
+    "CallEnded",
     "ConfigError",
     "Conversation",
     "Endpoint",
     "EventLog",
     "InvalidEventError",
     "Metrics",
+    "Prices",
     "RealtimeAuthError",
     "RealtimeWidget",
+    "Reply",
+    "Request",
     "Tool",
     "Transcript",
     "__version__",
