@@ -55,6 +55,7 @@ _OWN_KWARGS = (
     "max_cost",
     "prices",
     "auto_reconnect",
+    "mcp_approval",
 )
 # The session's traits the views show, mirrored as they change.
 _MIRRORED = ("status", "error", "call_id", "totals", "notices", "config")
@@ -117,6 +118,7 @@ class RealtimeWidget(anywidget.AnyWidget):
         max_cost: float | None = None,
         prices: dict[str, Prices] | None = None,
         auto_reconnect: bool = False,
+        mcp_approval: Callable[[Any], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         _refuse_unknown(kwargs, self.class_trait_names())
@@ -141,6 +143,7 @@ class RealtimeWidget(anywidget.AnyWidget):
             max_cost=max_cost,
             prices=prices,
             auto_reconnect=auto_reconnect,
+            mcp_approval=mcp_approval,
             wrap_handler=route_to_cell,
         )
         # Set before the comm opens, so the page's first state (and initialize) has them.
@@ -273,17 +276,27 @@ class RealtimeWidget(anywidget.AnyWidget):
         outside a call, the next call's config."""
         return self._core.update_session(**fields)
 
-    def say(self, text: str, **response: Any) -> Request:
-        """Add a user text turn and ask for a response; returns the request
-        (``wait_for("response.done", reply_to=request)`` waits for its reply)."""
-        return self._core.say(text, **response)
+    def say(self, text: str = "", *, image: Any = None, **response: Any) -> Request:
+        """Add a user turn (text, an ``image``, or both) and ask for a response; returns the
+        request (``wait_for("response.done", reply_to=request)`` waits for its reply).
 
-    def ask(self, text: str, *, timeout: float = 60.0) -> asyncio.Future[Reply]:
+        >>> w.say("What is in this picture?", image="photo.jpg")  # doctest: +SKIP
+        """
+        return self._core.say(text, image=image, **response)
+
+    def ask(
+        self, text: str = "", *, image: Any = None, timeout: float = 60.0, **response: Any
+    ) -> asyncio.Future[Reply]:
         """Like :meth:`say`, and a future of the reply's text (``.interrupted`` if cut short).
 
         >>> answer = await w.ask("What is 2 + 2?")  # doctest: +SKIP
         """
-        return self._core.ask(text, timeout=timeout)
+        return self._core.ask(text, image=image, timeout=timeout, **response)
+
+    def approve(self, request_id: str, approve: bool = True, reason: str | None = None) -> None:
+        """Answer an MCP server's approval request (or pass ``mcp_approval=`` a callback that
+        gets each request and returns True, False or ``(bool, reason)``)."""
+        self._core.approve(request_id, approve, reason)
 
     def interrupt(self) -> None:
         """Stop the model: cancel the response and clear the audio already queued to play."""

@@ -57,8 +57,10 @@ def test_arbitrary_server_events_are_recorded_and_never_raise(events: list[dict[
 
 
 KINDS = st.sampled_from(["hello", "events", "status", "request", "reply", "teleport"])
-FIELDS = st.sampled_from(["kind", "events", "status", "error", "step", "call_id", "muted",
-                          "microphone", "max_message_size", "id", "op", "sdp", "event", "dir"])  # fmt: skip
+FIELDS = st.sampled_from(
+    ["kind", "events", "status", "error", "step", "call_id", "muted", "microphone",
+     "max_message_size", "id", "op", "sdp", "event", "dir"]
+)  # fmt: skip
 MESSAGES = JSON | st.builds(
     lambda kind, fields: {**fields, "kind": kind},
     KINDS | JSON,

@@ -7,10 +7,10 @@ that defines each mark); token counts and costs are written out by hand from the
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import math
 import statistics
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

@@ -241,9 +241,7 @@ async def test_a_failing_handler_does_not_print_a_key_it_held() -> None:
     assert_nowhere(CORE, everything_said(w, browser))
 
 
-async def test_an_update_carrying_mcp_credentials_goes_over_the_kernels_line_not_the_page() -> (
-    None
-):
+async def test_an_update_carrying_mcp_credentials_goes_over_the_kernels_line_not_the_page() -> None:
     from realtime_widget.config import shared_local_server
     from realtime_widget.local.client import RealtimeCall
 

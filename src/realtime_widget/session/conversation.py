@@ -22,14 +22,25 @@ class Item:
     """One conversation item, filled in as its events arrive."""
 
     id: str
-    type: str  # message, function_call, function_call_output
+    # message, function_call, function_call_output, mcp_call, mcp_list_tools,
+    # mcp_approval_request, mcp_approval_response
+    type: str
     role: str | None = None  # user, assistant, system (messages only)
     status: str | None = None  # in_progress, completed, incomplete
     text: str = ""  # message text or transcript (user speech once transcribed)
-    name: str | None = None  # function_call
+    name: str | None = None  # function_call, mcp_call, mcp_approval_request
     call_id: str | None = None  # function_call, function_call_output
-    arguments: str = ""  # function_call, as JSON text
-    output: str | None = None  # function_call_output
+    arguments: str = ""  # function_call, mcp_call, as JSON text
+    output: str | None = None  # function_call_output, mcp_call
+    server_label: str | None = None  # the MCP server of an mcp_* item
+    error: str | None = None  # a failed mcp_call or mcp_list_tools
+    tools: list[dict[str, Any]] = field(default_factory=list)  # mcp_list_tools
+    approval_request_id: str | None = None  # mcp_approval_response, mcp_call
+    approve: bool | None = None  # mcp_approval_response
+    images: list[str] = field(default_factory=list)  # input_image URLs of a user message
+    # Input transcription: why it failed, and a diarising model's segments (speaker, text).
+    transcription_error: str | None = None
+    segments: list[dict[str, Any]] = field(default_factory=list)
     response_id: str | None = None  # the response that produced it (model output)
     audio: bool = False  # has audio content (user speech or model voice)
     truncated: bool = False
@@ -46,6 +57,7 @@ class Turn:
     text: str
     # The reply was cut short: the user spoke over it (barge-in) or it was interrupted.
     interrupted: bool = False
+    item_id: str | None = None  # the conversation item the turn shows
 
 
 class Transcript(list[Turn]):
@@ -73,6 +85,52 @@ class Transcript(list[Turn]):
 
 def _content_text(content: list[dict[str, Any]]) -> str:
     return "".join(str(p.get("text") or p.get("transcript") or "") for p in content)
+
+
+def _turns_of(item: Item) -> list[Turn]:
+    """What a transcript shows of one item (nothing, one turn or two)."""
+    if item.type == "message" and item.role in ("user", "assistant"):
+        text = item.text
+        if item.images:
+            shown = "[image]" if len(item.images) == 1 else f"[{len(item.images)} images]"
+            text = f"{shown} {text}".strip()
+        if not text and item.transcription_error:
+            text = f"(transcription failed: {item.transcription_error})"
+        cut = item.truncated or item.interrupted
+        return [Turn(item.role, text, cut, item.id)] if text else []
+    if item.type == "function_call":
+        turns = [Turn("tool", f"{item.name}({item.arguments})", item_id=item.id)]
+        if item.output is not None:
+            turns.append(Turn("tool", f"→ {item.output}", item_id=item.id))
+        return turns
+    label = item.server_label or "mcp"
+    if item.type == "mcp_call":
+        turns = [Turn("tool", f"{label}.{item.name}({item.arguments})", item_id=item.id)]
+        if item.error is not None:
+            turns.append(Turn("tool", f"✗ {item.error}", item_id=item.id))
+        elif item.output is not None:
+            turns.append(Turn("tool", f"→ {item.output}", item_id=item.id))
+        return turns
+    if item.type == "mcp_list_tools":
+        if item.error is not None:
+            return [Turn("tool", f"{label}: listing tools failed: {item.error}", item_id=item.id)]
+        names = ", ".join(str(t.get("name")) for t in item.tools if isinstance(t, dict))
+        return [Turn("tool", f"{label} offers: {names or 'no tools'}", item_id=item.id)]
+    if item.type == "mcp_approval_request":
+        asked = f"approval asked for {label}.{item.name}({item.arguments})"
+        return [Turn("tool", asked, item_id=item.id)]
+    if item.type == "mcp_approval_response":
+        verdict = "approved" if item.approve else "denied"
+        return [Turn("tool", f"{verdict} ({item.approval_request_id})", item_id=item.id)]
+    return []
+
+
+def _error_text(error: Any) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("type") or error)
+    return str(error)
 
 
 class Conversation:
@@ -115,16 +173,15 @@ class Conversation:
         """Function calls, each with ``output`` filled in once its result was added."""
         return [i for i in self.items if i.type == "function_call"]
 
+    def mcp_calls(self) -> list[Item]:
+        """Calls the model made to remote MCP servers, with their output or error."""
+        return [i for i in self.items if i.type == "mcp_call"]
+
     @property
     def transcript(self) -> Transcript:
         turns = Transcript()
         for item in self.items:
-            if item.type == "message" and item.role in ("user", "assistant") and item.text:
-                turns.append(Turn(item.role, item.text, item.truncated or item.interrupted))
-            elif item.type == "function_call":
-                turns.append(Turn("tool", f"{item.name}({item.arguments})"))
-                if item.output is not None:
-                    turns.append(Turn("tool", f"→ {item.output}"))
+            turns.extend(_turns_of(item))
         return turns
 
     # --- edits from Python: client events, applied when the server confirms ---------------
@@ -192,6 +249,14 @@ class Conversation:
         item.status = raw.get("status", item.status)
         item.name = raw.get("name", item.name)
         item.call_id = raw.get("call_id", item.call_id)
+        item.server_label = raw.get("server_label", item.server_label)
+        item.approval_request_id = raw.get("approval_request_id", item.approval_request_id)
+        if isinstance(raw.get("approve"), bool):
+            item.approve = raw["approve"]
+        if raw.get("error") is not None:
+            item.error = _error_text(raw["error"])
+        if isinstance(raw.get("tools"), list):
+            item.tools = [t for t in raw["tools"] if isinstance(t, dict)]
         if item.type == "function_call" and isinstance(item.call_id, str):
             self._calls[item.call_id] = item
         if raw.get("arguments"):
@@ -204,6 +269,13 @@ class Conversation:
         content = raw.get("content") or []
         if any(isinstance(p, dict) and "audio" in str(p.get("type")) for p in content):
             item.audio = True
+        images = [
+            str(p.get("image_url"))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "input_image" and p.get("image_url")
+        ]
+        if images:
+            item.images = images
         text = _content_text(content)
         if text:  # a final item carries the full text; an empty one keeps the deltas so far
             item.text = text
@@ -240,6 +312,27 @@ class Conversation:
             item.call_id = event.get("call_id", item.call_id)
             if isinstance(item.call_id, str):
                 self._calls[item.call_id] = item
+
+    def _status(self, event: dict[str, Any], status: str) -> None:
+        item = self._get(event.get("item_id"))
+        if item is not None:
+            item.status = status
+
+    def _transcription_failed(self, event: dict[str, Any]) -> None:
+        item = self._get(event.get("item_id"))
+        if item is not None:
+            item.transcription_error = _error_text(event.get("error")) or "unknown error"
+
+    def _segment(self, event: dict[str, Any]) -> None:
+        item = self._get(event.get("item_id"))
+        if item is not None:
+            keys = ("id", "speaker", "text", "start", "end")
+            item.segments.append({k: event.get(k) for k in keys})
+
+    def _mcp_arguments_done(self, event: dict[str, Any]) -> None:
+        item = self._get(event.get("item_id"))
+        if item is not None and isinstance(event.get("arguments"), str):
+            item.arguments = event["arguments"]
 
     def _deleted(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
@@ -291,6 +384,16 @@ _HANDLERS: dict[str, Callable[[Conversation, dict[str, Any]], None]] = {
     "conversation.item.deleted": Conversation._deleted,
     "conversation.item.truncated": Conversation._truncated,
     "response.done": Conversation._response_done,
+    "conversation.item.input_audio_transcription.failed": Conversation._transcription_failed,
+    "conversation.item.input_audio_transcription.segment": Conversation._segment,
+    "response.mcp_call_arguments.delta": lambda c, e: c._append(e, "arguments"),
+    "response.mcp_call_arguments.done": Conversation._mcp_arguments_done,
+    "response.mcp_call.in_progress": lambda c, e: c._status(e, "in_progress"),
+    "response.mcp_call.completed": lambda c, e: c._status(e, "completed"),
+    "response.mcp_call.failed": lambda c, e: c._status(e, "failed"),
+    "mcp_list_tools.in_progress": lambda c, e: c._status(e, "in_progress"),
+    "mcp_list_tools.completed": lambda c, e: c._status(e, "completed"),
+    "mcp_list_tools.failed": lambda c, e: c._status(e, "failed"),
 }
 # The server events the conversation is built from (the session routes only these to it).
 FOLLOWS = frozenset(_HANDLERS)

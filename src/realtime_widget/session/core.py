@@ -29,11 +29,12 @@ import traitlets
 from .. import auth
 from .. import events as client_events
 from ..config import ConfigError, Endpoint
+from ..images import image_turn
 from ..redact import redact
 from ..schema import SchemaError, validate_session
 from .budgets import Budget, BudgetExceeded
 from .conversation import FOLLOWS as CONVERSATION_FOLLOWS
-from .conversation import Conversation, Transcript
+from .conversation import Conversation, Item, Transcript
 from .dispatch import CallEnded, Dispatcher, Handler
 from .log import EventLog, EventRecord
 from .metrics import FOLLOWS as METRICS_FOLLOWS
@@ -49,6 +50,8 @@ MAX_NOTICES = 5
 # Chromium's data-channel message limit (SCTP max-message-size 256 KiB), until a call says its own.
 DEFAULT_MAX_MESSAGE_BYTES = 262_144
 _TAG = "realtime_widget_turn"  # the metadata key that ties a reply to its say()/ask()
+# Outputs that make a response a step, not the reply: a follow-up response comes after them.
+_WAITS = ("function_call", "mcp_approval_request")
 
 
 class Transport(Protocol):
@@ -150,6 +153,7 @@ class Session(traitlets.HasTraits):
         max_cost: float | None = None,
         prices: dict[str, Prices] | None = None,
         auto_reconnect: bool = False,
+        mcp_approval: Callable[[Item], Any] | None = None,
         wrap_handler: Callable[[Handler], Handler] | None = None,
     ) -> None:
         super().__init__()
@@ -195,6 +199,9 @@ class Session(traitlets.HasTraits):
         self._reconnecting = False  # reconnect() asked while live: a new call follows the close
         self._reconnects: list[float] = []
         self._unpriced_said = False
+        # Approving an MCP tool call: a Python callback, else the page asks the user.
+        self.mcp_approval = mcp_approval
+        self._approval_metadata: dict[str, dict[str, Any]] = {}
         self._warn_if_uncapped()
 
     # --- wiring -----------------------------------------------------------------------------
@@ -409,9 +416,14 @@ class Session(traitlets.HasTraits):
     def _deliver(self, events: list[dict[str, Any]]) -> None:
         self.transport.deliver(events)
 
+    @property
+    def _message_limit(self) -> int:
+        transport = self._transport
+        return transport.max_message_bytes if transport is not None else DEFAULT_MAX_MESSAGE_BYTES
+
     def _check_size(self, event: dict[str, Any]) -> None:
         """Refuse an event too big for one message of the transport, naming its largest field."""
-        limit = self._transport.max_message_bytes if self._transport else DEFAULT_MAX_MESSAGE_BYTES
+        limit = self._message_limit
         size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
         if size <= limit:
             return
@@ -443,26 +455,39 @@ class Session(traitlets.HasTraits):
             return client_events.session_update(fields)
         return self.send(client_events.session_update(fields))[0]
 
-    def say(self, text: str, **response: Any) -> Request:
-        """Add a user text turn and ask for a response (``response``: per-response overrides).
+    def say(self, text: str = "", *, image: Any = None, **response: Any) -> Request:
+        """Add a user turn (text, an image, or both) and ask for a response (``response``:
+        per-response overrides such as ``instructions`` or ``reasoning``).
 
-        The response waits if one is active (the API allows one at a time) or tools are still
+        ``image`` is a path, bytes, a PIL image or a numpy array (see ``images.py``). The
+        response waits if one is active (the API allows one at a time) or tools are still
         running. Returns a :class:`Request`: ``wait_for("response.done", reply_to=request)``
         waits for its reply.
 
-        >>> request = w.say("hello")  # doctest: +SKIP
+        >>> request = w.say("What is in this picture?", image="photo.jpg")  # doctest: +SKIP
         """
-        return self._say(text, secrets.token_hex(6), response)
+        return self._say(text, image, secrets.token_hex(6), response)
 
-    def _say(self, text: str, tag: str, response: dict[str, Any]) -> Request:
+    def _say(self, text: str, image: Any, tag: str, response: dict[str, Any]) -> Request:
+        if image is None and not text:
+            raise ValueError("say() needs some text, an image, or both.")
         metadata = dict(response.pop("metadata", None) or {})
         metadata[_TAG] = tag
         create = client_events.prepare(client_events.response_create(**response, metadata=metadata))
-        self.send(client_events.user_text(text))
+        if image is None:
+            turn = client_events.user_text(text)
+        else:
+            limit = (
+                self._transport.max_message_bytes if self._transport else DEFAULT_MAX_MESSAGE_BYTES
+            )
+            turn = image_turn(image, text, limit=limit - 2048)  # room for the event around it
+        self.send(turn)
         self._turns.request_response(create)
         return Request(tag, create)
 
-    def ask(self, text: str, *, timeout: float = 60.0) -> asyncio.Future[Reply]:
+    def ask(
+        self, text: str = "", *, image: Any = None, timeout: float = 60.0, **response: Any
+    ) -> asyncio.Future[Reply]:
         """Like :meth:`say`, and a future of the reply (a :class:`Reply`: its text, and
         whether it was ``interrupted``).
 
@@ -488,7 +513,7 @@ class Session(traitlets.HasTraits):
 
         done.add_done_callback(settle)
         try:
-            self._say(text, tag, {})
+            self._say(text, image, tag, response)
         except Exception:
             done.cancel()
             raise
@@ -505,6 +530,40 @@ class Session(traitlets.HasTraits):
             i.truncated or i.interrupted for i in items
         )
         return Reply(text, response, cut)
+
+    def approve(self, request_id: str, approve: bool = True, reason: str | None = None) -> None:
+        """Answer an MCP server's approval request (``require_approval``): the tool call runs,
+        or the model hears it was denied (and ``reason``), and the response continues.
+
+        >>> w.approve(w.conversation.items[-1].id)  # doctest: +SKIP
+        """
+        item: dict[str, Any] = {
+            "type": "mcp_approval_response",
+            "approval_request_id": request_id,
+            "approve": bool(approve),
+        }
+        if reason:
+            item["reason"] = reason
+        self.send({"type": "conversation.item.create", "item": item})
+        # The approval is an input like a tool's output: the model goes on when asked to, and
+        # the reply keeps the tag of the request that led to it (so ask() still finds it).
+        metadata = self._approval_metadata.pop(request_id, None)
+        follow_up = client_events.response_create(**({"metadata": metadata} if metadata else {}))
+        self._turns.request_response(client_events.prepare(follow_up))
+
+    async def _decide(self, request: Item) -> None:
+        decide = self.mcp_approval
+        if decide is None:
+            return
+        try:
+            verdict = decide(request)
+            if asyncio.iscoroutine(verdict):
+                verdict = await verdict
+            approve, reason = verdict if isinstance(verdict, tuple) else (verdict, None)
+        except Exception as exc:
+            self._notice(f"The mcp_approval callback failed ({exc!r}): the call is denied.")
+            approve, reason = False, "The approval check failed."
+        self.approve(request.id, bool(approve), reason)
 
     def interrupt(self) -> None:
         """Stop the model: cancel the response and clear the audio already queued to play."""
@@ -583,6 +642,8 @@ class Session(traitlets.HasTraits):
                     metrics.apply(record)
                 if kind == "response.done":
                     self._response_done(event)
+                elif kind == "conversation.item.done":
+                    self._item_done(event)
                 elif kind in ("session.created", "session.updated"):
                     session = event.get("session")
                     if isinstance(session, dict):
@@ -604,6 +665,10 @@ class Session(traitlets.HasTraits):
         self.set_trait("totals", totals)
         response = event.get("response")
         response_id = response.get("id") if isinstance(response, dict) else None
+        if isinstance(response, dict) and isinstance(response.get("metadata"), dict):
+            for output in response.get("output") or []:
+                if isinstance(output, dict) and output.get("type") == "mcp_approval_request":
+                    self._approval_metadata[str(output.get("id"))] = response["metadata"]
         turn = self.metrics.turn(response_id) if isinstance(response_id, str) else None
         if turn is not None:
             for listener in self._turn_listeners:
@@ -611,6 +676,14 @@ class Session(traitlets.HasTraits):
             if turn.usage is not None and turn.cost is None:
                 self._warn_unpriced()
         self.budget.check_cost(totals.get("cost"))
+
+    def _item_done(self, event: dict[str, Any]) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict) or item.get("type") != "mcp_approval_request":
+            return
+        request = self.conversation.get(str(item.get("id")))
+        if request is not None and self.mcp_approval is not None:
+            self.spawn(self._decide(request))
 
     def _follow_session_update(self, fields: Any) -> None:
         if not isinstance(fields, dict):
@@ -802,7 +875,7 @@ def _replying_to(
         if not isinstance(metadata, dict) or metadata.get(_TAG) != tag:
             return False
         outputs = response.get("output") or []
-        if any(isinstance(o, dict) and o.get("type") == "function_call" for o in outputs):
+        if any(isinstance(o, dict) and o.get("type") in _WAITS for o in outputs):
             return response.get("status") in ("cancelled", "failed")  # no follow-up will come
         return where is None or where(event)
 
