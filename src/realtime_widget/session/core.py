@@ -563,7 +563,10 @@ class Session(traitlets.HasTraits):
         except Exception as exc:
             self._notice(f"The mcp_approval callback failed ({exc!r}): the call is denied.")
             approve, reason = False, "The approval check failed."
-        self.approve(request.id, bool(approve), reason)
+        try:
+            self.approve(request.id, bool(approve), reason)
+        except (ValueError, RuntimeError) as exc:  # refused by the schema, or the call ended
+            self._notice(f"Answering the approval request {request.id} failed: {exc}")
 
     def interrupt(self) -> None:
         """Stop the model: cancel the response and clear the audio already queued to play."""
