@@ -25,8 +25,16 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
   const error = h("div", { className: "rtw-error", role: "alert" });
   const notices = h("div", { className: "rtw-notices" });
   const micNotice = h("div", { className: "rtw-mic-notice", role: "status" });
+  // Server VAD heard the user start (speech_started) and not yet stop: say so, as a call app does.
+  const speaking = h("span", { className: "rtw-speaking", hidden: true }, "● speaking");
+  speaking.title = "The server hears you (input_audio_buffer.speech_started)";
   const totals = h("span", { className: "rtw-totals", title: "session totals (measured by the kernel)" });
-  el.append(h("div", { className: "rtw-controls" }, connect, mute, interrupt, status, endpoint, totals), error, micNotice, notices);
+  el.append(
+    h("div", { className: "rtw-controls" }, connect, mute, interrupt, status, speaking, endpoint, totals),
+    error,
+    micNotice,
+    notices,
+  );
 
   connect.addEventListener("click", () => {
     const busy = call.state.status === "connecting" || call.state.status === "connected";
@@ -45,6 +53,7 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
     mute.setAttribute("aria-pressed", String(state.muted));
     interrupt.disabled = !call.answering; // nothing to stop: the server would refuse the cancel
     el.dataset.status = state.status;
+    if (state.status !== "connected") speaking.hidden = true;
     label.textContent = LABELS[state.status] + (state.callId ? ` · ${state.callId}` : "");
     error.textContent = state.error ? (state.step ? `[${state.step}] ` : "") + state.error : "";
     error.hidden = !state.error;
@@ -63,8 +72,13 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
   drawModel();
   const off = call.on("state", draw);
   const ANSWERING = new Set(["response.created", "response.done", "output_audio_buffer.started", "output_audio_buffer.stopped", "output_audio_buffer.cleared"]);
+  const SPEECH_ENDS = new Set(["input_audio_buffer.speech_stopped", "input_audio_buffer.cleared", "input_audio_buffer.timeout_triggered"]);
   const offAnswering = call.on("event", (record) => {
-    if (record.dir === "in" && ANSWERING.has(record.event.type)) interrupt.disabled = !call.answering;
+    if (record.dir !== "in") return;
+    const type = record.event.type;
+    if (ANSWERING.has(type)) interrupt.disabled = !call.answering;
+    if (type === "input_audio_buffer.speech_started") speaking.hidden = false;
+    else if (SPEECH_ENDS.has(type)) speaking.hidden = true;
   });
   model.on("change:notices", drawModel);
   model.on("change:endpoint_label", drawModel);

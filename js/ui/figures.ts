@@ -7,6 +7,10 @@ export interface Totals {
   total_tokens?: number;
   cost?: number | null;
   cost_complete?: boolean;
+  /** Some turns were priced with figures assumed, not published (see metrics.py). */
+  prices_assumed?: boolean;
+  /** "openai-equivalent": nothing was charged (the local server); what OpenAI would charge. */
+  cost_basis?: string;
   median_latency_ms?: number | null;
 }
 
@@ -39,7 +43,12 @@ export function totalsLine(totals: Totals | null | undefined): string {
   const tokens = num(totals.total_tokens);
   if (tokens !== null) parts.push(`${tokens.toLocaleString("en-US")} tokens`);
   const cost = formatCost(totals.cost);
-  if (cost) parts.push(totals.cost_complete === false ? `≥ ${cost}` : cost);
+  if (cost) {
+    let shown = totals.cost_complete === false ? `≥ ${cost}` : cost;
+    if (totals.cost_basis === "openai-equivalent") shown += " if on OpenAI";
+    if (totals.prices_assumed) shown += " (assumed prices)";
+    parts.push(shown);
+  }
   const median = formatMs(totals.median_latency_ms);
   if (median) parts.push(`median ${median}`);
   return parts.join(" · ");

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page
 
-from .helpers import connect, kernel_saw, quiet, say, shot
+from .helpers import CALL, connect, kernel_saw, quiet, say, shot
 from .kernel import FakeKernel
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +45,13 @@ async def test_replies_show_their_latency_and_cost_and_the_controls_the_totals(
                                           cost_complete: false, median_latency_ms: 1500})"""
     )
     await totals.filter(has_text="2 turns · 10 tokens · ≥ $1.50 · median 1.50 s").wait_for()
+    # Nothing charged (the local server), figures assumed: both said where the cost is shown.
+    await page.evaluate(
+        """() => rtw.model.set("totals", {turns: 2, total_tokens: 10, cost: 0.5,
+            cost_complete: true, prices_assumed: true, cost_basis: "openai-equivalent",
+            median_latency_ms: 1500})"""
+    )
+    await totals.filter(has_text="$0.50 if on OpenAI (assumed prices)").wait_for()
     await shot(page, "figures-light")
 
 
@@ -67,3 +74,31 @@ async def test_the_transcript_keeps_its_rows_as_the_conversation_grows(
         "#view-1 .rtw-turn .rtw-text", "(nodes) => nodes.map((n) => n.textContent)"
     )
     assert texts == ["first", "You said: first", "second", "You said: second"]
+
+
+async def test_the_controls_say_while_the_server_hears_the_user_speak(
+    page: Page, kernel: FakeKernel
+) -> None:
+    # Record every change of the indicator, with the last speech event the call had by then
+    # (observer callbacks run after the event's listeners, the controls' included).
+    await page.evaluate(
+        """(call) => {
+            window.speakingSeen = [];
+            let last = null;
+            eval(call).on('event', (r) => {
+                if (r.dir === 'in' && r.event.type.startsWith('input_audio_buffer.speech'))
+                    last = r.event.type;
+            });
+            const el = document.querySelector('#view-1 .rtw-speaking');
+            new MutationObserver(() => window.speakingSeen.push({hidden: el.hidden, last}))
+                .observe(el, {attributes: true, attributeFilter: ['hidden']});
+        }""",
+        CALL,
+    )
+    await connect(page, kernel)
+    await kernel_saw(page, "in", "input_audio_buffer.speech_stopped")  # the fake mic's tone
+    seen = await page.evaluate("() => window.speakingSeen")
+    shown = [s for s in seen if not s["hidden"]]
+    hidden_after = [s for s in seen[seen.index(shown[0]) :] if s["hidden"]]
+    assert shown[0]["last"] == "input_audio_buffer.speech_started"
+    assert hidden_after and hidden_after[0]["last"] == "input_audio_buffer.speech_stopped"
