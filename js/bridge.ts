@@ -71,8 +71,12 @@ export class Bridge {
    * rejects with its error text. */
   request(op: "key"): Promise<unknown>;
   request(op: "relay", sdp: string): Promise<unknown>;
-  request(op: "check" | "send", event: Record<string, unknown>): Promise<unknown>;
-  request(op: "key" | "relay" | "check" | "send", arg?: string | Record<string, unknown>): Promise<unknown> {
+  request(op: "check" | "send" | "configure", event: Record<string, unknown>): Promise<unknown>;
+  request(op: "schema"): Promise<unknown>;
+  request(
+    op: "key" | "relay" | "check" | "send" | "configure" | "schema",
+    arg?: string | Record<string, unknown>,
+  ): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = window.setTimeout(() => {
@@ -86,7 +90,7 @@ export class Bridge {
       }, REQUEST_TIMEOUT_MS);
       this.pending.set(id, { resolve, reject, timer });
       if (op === "relay") this.post({ kind: "request", id, op, sdp: typeof arg === "string" ? arg : "" });
-      else if (op === "key") this.post({ kind: "request", id, op });
+      else if (op === "key" || op === "schema") this.post({ kind: "request", id, op });
       else this.post({ kind: "request", id, op, event: typeof arg === "object" ? arg : {} });
     });
   }

@@ -4,6 +4,7 @@
 
 import type { AnyModel } from "@anywidget/types";
 import type { Bridge } from "./bridge";
+import { Checker, type Schema } from "./checks";
 import { Emitter } from "./emitter";
 import { EventLog } from "./eventlog";
 import { Meters } from "./meter";
@@ -131,6 +132,25 @@ export class Call extends Emitter<CallEvents> {
   /** A typed event, checked or sent by the kernel by the rules of widget.send() (the composer). */
   compose(op: "check" | "send", event: Record<string, unknown>): Promise<unknown> {
     return this.bridge.request(op, event);
+  }
+
+  /** Change the config the next call starts with (outside a call: widget.update_session). */
+  configure(session: Record<string, unknown>): Promise<unknown> {
+    return this.bridge.request("configure", session);
+  }
+
+  private checking: Promise<Checker | null> | null = null;
+  /** The kernel's schema (from its installed `openai` types), asked for once and kept; null
+   * while the kernel can't answer (a busy cell), in which case it is asked again next time. */
+  checker(): Promise<Checker | null> {
+    this.checking ??= this.bridge.request("schema").then(
+      (schema) => new Checker(schema as Schema),
+      () => {
+        this.checking = null;
+        return null;
+      },
+    );
+    return this.checking;
   }
 
   /** The kernel asks whether this page holds the live call: say so by reporting its state. */

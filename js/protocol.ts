@@ -26,7 +26,9 @@ export type BrowserMessage =
     }
   | { kind: "request"; id: number; op: "key" }
   | { kind: "request"; id: number; op: "relay"; sdp: string }
-  | { kind: "request"; id: number; op: "check" | "send"; event: Record<string, unknown> };
+  | { kind: "request"; id: number; op: "check" | "send"; event: Record<string, unknown> }
+  | { kind: "request"; id: number; op: "schema" }
+  | { kind: "request"; id: number; op: "configure"; event: Record<string, unknown> };
 
 export interface KeyReply {
   secret: string;

@@ -1,12 +1,13 @@
 // The event composer: type (or pick a template of) a client event, see it checked as you type,
-// send it with Ctrl/Cmd+Enter. Each keystroke is checked here at once (../schema.ts: the JSON,
-// the type, the fields people get wrong, the field named); once that passes, the kernel checks
-// it by the same rules as widget.send() (the full GA schema) and sends it, so what the composer
-// accepts Python would too. Errors the server returns are shown beside the event that caused them.
+// send it with Ctrl/Cmd+Enter. Each keystroke is checked here at once, by ../checks.ts over the
+// schema the kernel made from its `openai` types (the same rules and messages as widget.send());
+// until that schema has arrived (the kernel busy with a cell), the kernel checks once typing
+// pauses. Sending goes through the kernel, which checks again. Errors the server returns are
+// shown beside the event that caused them.
 
 import type { Call } from "../call";
 import type { EventRecord } from "../protocol";
-import { checkText } from "../schema";
+import { type Checker, checkText } from "../checks";
 import { h } from "./dom";
 
 const CHECK_DELAY_MS = 250; // ask the kernel once typing pauses
@@ -23,6 +24,15 @@ type Template = { label: string; event: (call: Call) => Record<string, unknown> 
 
 const lastAssistant = (call: Call): string =>
   [...call.transcript.list].reverse().find((t) => t.role === "assistant")?.id ?? "item_…";
+
+/** The id of the last MCP approval request the server sent, for the approval template. */
+function lastApproval(call: Call): string {
+  for (const row of call.log.list().reverse()) {
+    const item = (row.records[0].event as Record<string, unknown>).item as Record<string, unknown> | undefined;
+    if (row.dir === "in" && item?.type === "mcp_approval_request") return String(item.id);
+  }
+  return "mcpr_…";
+}
 
 export const TEMPLATES: Record<string, Template> = {
   "session.update": {
@@ -48,6 +58,17 @@ export const TEMPLATES: Record<string, Template> = {
       },
     }),
   },
+  "response.create.reasoning": {
+    label: "response.create: reasoning effort, parallel tool calls",
+    event: () => ({ type: "response.create", response: { reasoning: { effort: "low" }, parallel_tool_calls: true } }),
+  },
+  "mcp_approval_response": {
+    label: "conversation.item.create: approve an MCP call",
+    event: (call) => ({
+      type: "conversation.item.create",
+      item: { type: "mcp_approval_response", id: "item_approval_1", approval_request_id: lastApproval(call), approve: true },
+    }),
+  },
   "response.cancel": { label: "response.cancel", event: () => ({ type: "response.cancel" }) },
   "conversation.item.truncate": {
     label: "conversation.item.truncate: the last reply",
@@ -56,8 +77,8 @@ export const TEMPLATES: Record<string, Template> = {
 };
 
 /** The text's event, or its problem as the composer shows it (the field named, as Python does). */
-export function quickCheck(text: string): { event: Record<string, unknown> | null; problem: string } {
-  const { event, problem } = checkText(text);
+export function quickCheck(text: string, checker: Checker | null): { event: Record<string, unknown> | null; problem: string } {
+  const { event, problem } = checkText(text, checker);
   if (!problem) return { event, problem: "" };
   return { event: null, problem: problem.param && !problem.message.includes(`'${problem.param}'`) ? `${problem.message} (field '${problem.param}')` : problem.message };
 }
@@ -92,6 +113,7 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
   );
 
   let valid = false;
+  let checker: Checker | null = null; // the kernel's schema, once it has come
   let checking = 0; // the latest check; older answers are stale
   let timer: number | null = null;
   const sent = new Map<string, Sent>();
@@ -125,17 +147,24 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
     const mine = ++checking; // answers to older checks are stale
     if (timer !== null) window.clearTimeout(timer);
     timer = null;
-    const { event, problem: wrong } = quickCheck(text.value);
+    const { event, problem: wrong } = quickCheck(text.value, checker);
     if (!event) show(text.value.trim() ? wrong : "", false);
-    else {
+    else if (checker) {
+      valid = true; // the kernel's own rules, run here: it would say the same
+      show(`✓ a valid ${String(event.type)}`, true);
+    } else {
       show("Checking…", true);
       timer = window.setTimeout(() => void check(event, mine), CHECK_DELAY_MS);
     }
     draw();
   };
+  void call.checker().then((found) => {
+    checker = found;
+    if (found && text.value.trim()) schedule();
+  });
 
   const submit = async () => {
-    const { event } = quickCheck(text.value);
+    const { event } = quickCheck(text.value, checker);
     if (!event || !valid || call.state.status !== "connected") return;
     const outcome = h("span", { className: "rtw-compose-outcome" }, "sending…");
     const row = h("div", { className: "rtw-compose-row" }, h("code", {}, String(event.type)), outcome);

@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .protocol import SchemaError, validate_session
 from .redact import KeyFormatError, mask, mask_url, normalise_key
-from .schema import SchemaError, validate_session
 
 if TYPE_CHECKING:
     from .local import LocalServer

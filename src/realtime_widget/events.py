@@ -6,7 +6,7 @@ import copy
 import secrets
 from typing import Any
 
-from .schema import SchemaError, validate_client_event
+from .protocol import SchemaError, validate_client_event
 
 
 class InvalidEventError(ValueError):

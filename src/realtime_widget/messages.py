@@ -1,50 +1,71 @@
 """The custom messages between the kernel and the browser (see docs/protocol.md).
 
 Messages from the browser are checked here before anything acts on them: a malformed one is
-reported (as a notice in the widget) and dropped, never half-applied.
+reported (as a notice in the widget) and dropped, never half-applied. Their shapes are JSON
+Schema, checked by the same interpreter as the API's own (``protocol.check``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from .schema import SchemaError, array, boolean, free_object, nullable, number, obj, one_of, string
+from .protocol import SchemaError, check
 
 Status = Literal["idle", "connecting", "connected", "closed", "error"]
 STATUSES: tuple[Status, ...] = ("idle", "connecting", "connected", "closed", "error")
 STEPS = ("microphone", "key", "sdp", "ice", "channel")
+OPS = ("key", "relay", "check", "send", "schema", "configure")
 
-_EVENT_RECORD = obj(
-    {"dir": one_of("in", "out"), "t": number(0), "event": free_object()},
-    required=["dir", "t", "event"],
-)
-_BROWSER_MESSAGES = {
+
+def _message(kind: str, fields: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"kind": {"const": kind}, **fields},
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+_NULLABLE_STRING = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+_EVENT_RECORD = {
+    "type": "object",
+    "properties": {
+        "dir": {"enum": ["in", "out"]},
+        "t": {"type": "number", "minimum": 0},
+        "event": {"type": "object"},
+    },
+    "required": ["dir", "t", "event"],
+    "additionalProperties": False,
+}
+_BROWSER_MESSAGES: dict[str, dict[str, Any]] = {
     # A front end (a page) has loaded the widget: the kernel checks the call is still alive.
-    "hello": obj({"kind": one_of("hello")}),
-    "events": obj({"kind": one_of("events"), "events": array(_EVENT_RECORD)}, required=["events"]),
-    "status": obj(
-        {
-            "kind": one_of("status"),
-            "status": one_of("connecting", "connected", "closed", "error"),
-            "error": nullable(string()),
-            "step": nullable(one_of(*STEPS)),
-            "call_id": nullable(string()),
-            "muted": boolean(),
-            "microphone": nullable(string()),
-            # The data channel's largest message (SCTP max-message-size), once connected.
-            "max_message_size": nullable(number(1, integer=True)),
-        },
-        required=["status"],
+    "hello": _message("hello", {}),
+    "events": _message(
+        "events", {"events": {"type": "array", "items": _EVENT_RECORD}}, ("events",)
     ),
-    "request": obj(
+    "status": _message(
+        "status",
         {
-            "kind": one_of("request"),
-            "id": number(0, integer=True),
-            "op": one_of("key", "relay", "check", "send"),
-            "sdp": string(non_empty=True),
-            "event": free_object(),  # check / send: a client event typed in the composer
+            "status": {"enum": ["connecting", "connected", "closed", "error"]},
+            "error": _NULLABLE_STRING,
+            "step": {"anyOf": [{"enum": list(STEPS)}, {"type": "null"}]},
+            "call_id": _NULLABLE_STRING,
+            "muted": {"type": "boolean"},
+            "microphone": _NULLABLE_STRING,
+            # The data channel's largest message (SCTP max-message-size), once connected.
+            "max_message_size": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
         },
-        required=["id", "op"],
+        ("status",),
+    ),
+    "request": _message(
+        "request",
+        {
+            "id": {"type": "integer", "minimum": 0},
+            "op": {"enum": list(OPS)},
+            "sdp": {"type": "string"},
+            "event": {"type": "object"},  # check / send: a client event typed in the composer
+        },
+        ("id", "op"),
     ),
 }
 
@@ -59,12 +80,13 @@ def parse_browser_message(content: Any) -> dict[str, Any]:
     if not isinstance(kind, str) or kind not in _BROWSER_MESSAGES:  # (a list is unhashable)
         raise MessageError(f"unknown message kind {kind!r} from the browser")
     try:
-        message: dict[str, Any] = _BROWSER_MESSAGES[content["kind"]](content, "")
+        check(_BROWSER_MESSAGES[kind], content)
     except SchemaError as exc:
-        raise MessageError(f"malformed {content['kind']!r} message: {exc.message}") from None
-    if message["kind"] == "request" and message["op"] == "relay" and "sdp" not in message:
+        raise MessageError(f"malformed {kind!r} message: {exc.message}") from None
+    message: dict[str, Any] = content
+    if kind == "request" and message["op"] == "relay" and not message.get("sdp"):
         raise MessageError("a relay request needs the offer's 'sdp'")
-    composed = message["kind"] == "request" and message["op"] in ("check", "send")
+    composed = kind == "request" and message["op"] in ("check", "send", "configure")
     if composed and "event" not in message:
         raise MessageError(f"a {message['op']} request needs the client 'event'")
     return message

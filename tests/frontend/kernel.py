@@ -16,6 +16,7 @@ import httpx
 from playwright.async_api import Page
 
 from realtime_widget.events import InvalidEventError, prepare
+from realtime_widget.protocol import schema
 
 API_KEY = "sk-frontend-test"
 SESSION: dict[str, Any] = {"type": "realtime", "instructions": "Repeat what you are told."}
@@ -29,6 +30,7 @@ class FakeKernel:
         self.received: list[dict[str, Any]] = []
         self.key_error: str | None = None  # reply ok:false to key requests with this
         self.secret: str | None = None  # hand out this secret instead of minting one
+        self.configured: list[dict[str, Any]] = []  # the next call's config, set by panels
         self._tasks: set[asyncio.Task[None]] = set()
         self._http = httpx.AsyncClient(timeout=10)
 
@@ -56,6 +58,13 @@ class FakeKernel:
         reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
         if request["op"] in ("check", "send"):
             await self.deliver(await self._compose(request, reply))
+            return
+        if request["op"] == "schema":  # as RealtimeWidget answers: its openai's schema
+            await self.deliver(reply | {"ok": True, "value": schema()})
+            return
+        if request["op"] == "configure":
+            self.configured.append(request["event"])
+            await self.deliver(reply | {"ok": True, "value": {}})
             return
         try:
             value = await (self._key() if request["op"] == "key" else self._relay(request["sdp"]))

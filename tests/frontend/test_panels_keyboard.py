@@ -60,9 +60,11 @@ async def test_the_composer_and_the_session_panel_work_from_the_keyboard(
     await page.keyboard.press("ArrowLeft")
     await page.locator(f"{VIEW} .rtw-panel-session").wait_for()
     await page.locator(f"{VIEW} .rtw-session-source", has_text="server reports").wait_for()
-    order = await tab_through(page, 5)
+    order = await tab_through(page, 7)
     assert order == [
         "rtw-session-voice",
+        "rtw-session-effort",
+        "rtw-session-parallel",
         "rtw-session-output",
         "rtw-session-transcribe",
         "rtw-session-instructions",

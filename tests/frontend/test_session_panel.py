@@ -29,6 +29,12 @@ async def applied(page: Page, count: int) -> None:
     )
 
 
+async def model_shows(page: Page, model: str) -> None:
+    await page.wait_for_function(
+        "(m) => document.querySelector('#view-1 .rtw-session-model').value === m", arg=model
+    )
+
+
 async def test_the_session_panel_shows_and_changes_the_live_session(
     page: Page, kernel: FakeKernel
 ) -> None:
@@ -37,36 +43,46 @@ async def test_the_session_panel_shows_and_changes_the_live_session(
     assert await panel.locator(".rtw-session-instructions").is_disabled()
     await connect(page, kernel)
     created = await kernel_saw(page, "in", "session.created")
-    await panel.locator(".rtw-session-model", has_text=created["session"]["model"]).wait_for()
+    await model_shows(page, created["session"]["model"])
+    assert await panel.locator(".rtw-session-model").is_disabled()  # a call keeps its model
     assert await panel.locator(".rtw-session-voice").input_value() == "marin"
+    # The voice, before the model has spoken: allowed.
+    await panel.locator(".rtw-session-voice").select_option("cedar")
+    await applied(page, 1)
+    assert updates(kernel)[-1]["audio"]["output"]["voice"] == "cedar"
+    # Reasoning effort and parallel tool calls, live (refused as unknown once).
+    await panel.locator(".rtw-session-effort").select_option("low")
+    await applied(page, 2)
+    assert updates(kernel)[-1]["reasoning"] == {"effort": "low"}
+    await panel.locator(".rtw-session-parallel").uncheck()
+    await applied(page, 3)
+    assert updates(kernel)[-1]["parallel_tool_calls"] is False
     instructions = panel.locator(".rtw-session-instructions")
     assert await instructions.input_value() == SESSION["instructions"]
 
     # Instructions: edited, Ctrl+Enter, applied.
     await instructions.fill("Answer like a pirate.")
     await instructions.press("Control+Enter")
-    await applied(page, 1)
+    await applied(page, 4)
     assert updates(kernel)[-1]["instructions"] == "Answer like a pirate."
-    # The voice, before the model has spoken: allowed.
-    await panel.locator(".rtw-session-voice").select_option("cedar")
-    await applied(page, 2)
-    assert updates(kernel)[-1]["audio"]["output"]["voice"] == "cedar"
     # Input transcription on.
     await panel.locator(".rtw-session-transcribe").check()
-    await applied(page, 3)
+    await applied(page, 5)
     assert updates(kernel)[-1]["audio"]["input"]["transcription"] == {
         "model": "gpt-4o-mini-transcribe"
     }
     # Output as text: the next reply streams as text deltas.
     await panel.locator(".rtw-session-output").select_option("text")
-    await applied(page, 4)
+    await applied(page, 6)
     assert updates(kernel)[-1]["output_modalities"] == ["text"]
     await say(kernel, "hello in text")
     await kernel_saw(page, "in", "response.output_text.done")
+    # The rate limits, as the server reports them when a response starts.
+    await panel.locator(".rtw-session-limits", has_text="requests").wait_for()
 
     # Back to audio; once the model has spoken, the voice is fixed and the panel says so.
     await panel.locator(".rtw-session-output").select_option("audio")
-    await applied(page, 5)
+    await applied(page, 7)
     await say(kernel, "hello in speech")
     await kernel_saw(page, "in", "output_audio_buffer.started")
     voice = panel.locator(".rtw-session-voice")
@@ -84,15 +100,28 @@ async def test_outside_a_call_the_panel_shows_the_config_the_next_call_starts_wi
 ) -> None:
     await open_tab(page, VIEW, "session")
     panel = page.locator(f"{VIEW} .rtw-panel-session")
-    await panel.locator(".rtw-session-model", has_text="the endpoint's default").wait_for()
+    await model_shows(page, "")
+    assert await panel.locator(".rtw-session-model").get_attribute("placeholder") == (
+        "(the endpoint's default)"
+    )
     assert await panel.locator(".rtw-session-voice").input_value() == ""  # the server's default
+    # The model picker offers the SDK's models (any name may be typed) and sets the next call's.
+    await page.wait_for_function(
+        """() => [...document.querySelectorAll("#view-1 datalist option")]
+                 .some((o) => o.value === "gpt-realtime-2.1")"""
+    )
+    await panel.locator(".rtw-session-model").fill("gpt-realtime-2.1-mini")
+    await panel.locator(".rtw-session-model").press("Enter")
+    await panel.locator(".rtw-session-model").blur()
+    await panel.locator(".rtw-session-status", has_text="set for the next call").wait_for()
+    assert kernel.configured[-1] == {"type": "realtime", "model": "gpt-realtime-2.1-mini"}
     # What w.update_session(...) does outside a call: the synced `session` trait changes.
     await page.evaluate(
         """() => rtw.model.set("session", {type: "realtime", model: "gpt-realtime-2.1",
              instructions: "From Python.", output_modalities: ["text"],
              audio: {output: {voice: "ash"}, input: {transcription: {model: "whisper-1"}}}})"""
     )
-    await panel.locator(".rtw-session-model", has_text="gpt-realtime-2.1").wait_for()
+    await model_shows(page, "gpt-realtime-2.1")
     await panel.locator(".rtw-session-source", has_text="next call").wait_for()
     assert await panel.locator(".rtw-session-instructions").input_value() == "From Python."
     assert await panel.locator(".rtw-session-voice").input_value() == "ash"

@@ -75,9 +75,9 @@ async def test_session_update_merges_and_answers_with_the_full_config() -> None:
         (
             {
                 "type": "session.update",
-                "session": {"type": "realtime", "audio": {"output": {"voice": "nobody"}}},
+                "session": {"type": "realtime", "audio": {"output": {"voice": 7}}},
             },
-            "invalid_value",
+            "invalid_type",
             "session.audio.output.voice",
         ),
         ({"type": "conversation.item.create"}, "missing_required_parameter", "item"),

@@ -92,6 +92,7 @@ async def test_an_approval_callback_answers_the_mcp_server_and_the_response_goes
     answer = sent["events"][0]
     assert seen[0].name == "add" and seen[0].server_label == "demo"
     assert answer["type"] == "conversation.item.create"
+    assert answer["item"].pop("id").startswith("item_")
     assert answer["item"] == {
         "type": "mcp_approval_response",
         "approval_request_id": "mcpr_1",

@@ -21,14 +21,18 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
-from ..schema import SchemaError, obj, one_of, validate_session
-from ..schema import number as number_
+from ..protocol import SchemaError, check, validate_session
 from .engine import Session, effective_session, new_id
 from .rtc import RtcCall
 
-_EXPIRES = obj(
-    {"anchor": one_of("created_at"), "seconds": number_(10, 7200, integer=True)},
-)
+_EXPIRES = {
+    "type": "object",
+    "properties": {
+        "anchor": {"const": "created_at"},
+        "seconds": {"type": "integer", "minimum": 10, "maximum": 7200},
+    },
+    "additionalProperties": False,
+}
 _MINT_BODY_FIELDS = {"expires_after", "session"}
 R = TypeVar("R", bound=web.StreamResponse)
 _CORS_HEADERS = "Authorization, Content-Type, OpenAI-Safety-Identifier, api-key"
@@ -271,7 +275,8 @@ class RealtimeServer:
                     400, f"Unknown parameter: '{name}'.", code="unknown_parameter", param=name
                 )
         try:
-            expires = _EXPIRES(body.get("expires_after", {}), "expires_after")
+            expires = body.get("expires_after", {})
+            check(_EXPIRES, expires, "expires_after")
         except SchemaError as exc:
             return _json_error(400, exc.message, code=exc.code, param=exc.param)
         session = self._validated_session(body.get("session", {"type": "realtime"}))

@@ -60,10 +60,11 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from ..schema import (
+from ..protocol import (
     SERVER_VAD_DEFAULTS,
     SchemaError,
     validate_client_event,
+    with_vad_defaults,
 )
 from .audio import SAMPLE_RATE, EnergyVAD, pcm16_to_base64, synthesize_speech
 
@@ -139,6 +140,10 @@ def merge_session(current: dict[str, Any], update: dict[str, Any]) -> dict[str, 
             for side in ("input", "output"):
                 if side in value:
                     audio[side] = {**audio[side], **value[side]}
+            if "turn_detection" in value.get("input", {}):
+                # As the API does: the type's defaults under the knobs given.
+                detection = audio["input"]["turn_detection"]
+                audio["input"]["turn_detection"] = with_vad_defaults(detection)
             merged["audio"] = audio
         else:
             merged[key] = value

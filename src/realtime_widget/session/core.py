@@ -30,8 +30,8 @@ from .. import auth
 from .. import events as client_events
 from ..config import ConfigError, Endpoint
 from ..images import image_turn
+from ..protocol import SchemaError, validate_session
 from ..redact import redact
-from ..schema import SchemaError, validate_session
 from .budgets import Budget, BudgetExceeded
 from .conversation import FOLLOWS as CONVERSATION_FOLLOWS
 from .conversation import Conversation, Item, Transcript
@@ -50,6 +50,34 @@ MAX_NOTICES = 5
 # Chromium's data-channel message limit (SCTP max-message-size 256 KiB), until a call says its own.
 DEFAULT_MAX_MESSAGE_BYTES = 262_144
 _TAG = "realtime_widget_turn"  # the metadata key that ties a reply to its say()/ask()
+# Server events the session itself reads (beyond its parts' FOLLOWS sets).
+CORE_FOLLOWS = frozenset(
+    {"session.created", "session.updated", "response.done", "conversation.item.done"}
+)
+# Server events the page's views read (js/ui/controls.ts: the speaking indicator and the
+# Interrupt button; js/ui/session.ts: the rate limits).
+PAGE_FOLLOWS = frozenset(
+    {
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.cleared",
+        "input_audio_buffer.timeout_triggered",
+        "output_audio_buffer.started",
+        "output_audio_buffer.stopped",
+        "output_audio_buffer.cleared",
+        "rate_limits.updated",
+    }
+)
+# Server events the SDK knows that the widget leaves alone on purpose, and why. The drift test
+# (tests/test_protocol.py) requires every SDK event to be handled or listed here.
+IGNORED_SERVER_EVENTS = {
+    "conversation.created": "the beta shape's; GA servers start with session.created",
+    "input_audio_buffer.dtmf_event_received": "SIP calls only; the widget makes WebRTC calls",
+    "response.output_audio.delta": "WebSocket audio; a WebRTC call's audio is its media track",
+    "response.output_audio.done": "the transcript's .done and output_audio_buffer.stopped say it",
+    "response.content_part.added": "the item and delta events carry the same content",
+    "response.content_part.done": "the item and delta events carry the same content",
+}
 # Outputs that make a response a step, not the reply: a follow-up response comes after them.
 _WAITS = ("function_call", "mcp_approval_request")
 
@@ -538,6 +566,7 @@ class Session(traitlets.HasTraits):
         >>> w.approve(w.conversation.items[-1].id)  # doctest: +SKIP
         """
         item: dict[str, Any] = {
+            "id": "item_" + secrets.token_hex(12),  # the SDK's type requires one
             "type": "mcp_approval_response",
             "approval_request_id": request_id,
             "approve": bool(approve),
@@ -862,6 +891,11 @@ class Session(traitlets.HasTraits):
         )
         self._notice(text)
         warnings.warn(text, RuntimeWarning, stacklevel=3)
+
+
+def handled_server_events() -> frozenset[str]:
+    """Every server event the session's parts, the session itself or the page's views read."""
+    return CONVERSATION_FOLLOWS | TURNS_FOLLOWS | METRICS_FOLLOWS | CORE_FOLLOWS | PAGE_FOLLOWS
 
 
 def _replying_to(

@@ -29,6 +29,7 @@ import httpx
 from .. import auth, events
 from ..config import ConfigError
 from ..messages import MessageError, parse_browser_message
+from ..protocol import schema
 from ..redact import contains_secret, redact, redact_exception, redact_value, register
 from ..session.core import DEFAULT_MAX_MESSAGE_BYTES, Session, background_loop
 from ..session.log import EventRecord
@@ -150,6 +151,11 @@ class BrowserTransport:
             self._status(message)
         elif message["op"] in ("check", "send"):
             self.post(self._compose(message))
+        elif message["op"] == "configure":
+            self.post(self._configure(message))
+        elif message["op"] == "schema":
+            # The page checks as the kernel does, with the schema of the kernel's own `openai`.
+            self.post({"kind": "reply", "id": message["id"], "ok": True, "value": schema()})
         else:
             self._session.spawn(self._answer(message))
 
@@ -192,6 +198,16 @@ class BrowserTransport:
             return reply | {"ok": True, "value": {"event_id": sent[0]["event_id"]}}
         except (events.InvalidEventError, RuntimeError) as exc:
             return reply | {"ok": False, "error": str(exc)}
+
+    def _configure(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A panel sets the next call's config (update_session outside a call)."""
+        reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
+        fields = {k: v for k, v in request["event"].items() if k != "type"}
+        try:
+            self._session.update_session(**fields)
+        except (events.InvalidEventError, RuntimeError) as exc:
+            return reply | {"ok": False, "error": str(exc)}
+        return reply | {"ok": True, "value": {}}
 
     async def _answer(self, request: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
