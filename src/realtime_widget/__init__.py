@@ -1,8 +1,8 @@
 """Talk to OpenAI's realtime voice models from a Jupyter notebook, with the kernel in charge."""
 
-from .auth import RealtimeAuthError
 from .config import ConfigError, Endpoint
 from .events import InvalidEventError
+from .providers.openai import RealtimeAuthError
 from .session.budgets import BudgetExceeded
 from .session.conversation import Conversation, Transcript
 from .session.core import Reply, Request

@@ -3,7 +3,7 @@
 Every custom message the widget sends arrives here (through a Playwright binding) as it would in
 ``RealtimeWidget``; ``key`` requests are answered by minting a client secret from the local
 server, ``relay`` requests by posting the offer to it with the standard key (multipart ``sdp`` +
-``session``), exactly as ``realtime_widget.auth`` does. Knobs let a test make the kernel refuse.
+``session``), as ``realtime_widget.providers.openai`` does. Knobs let a test make it refuse.
 """
 
 from __future__ import annotations

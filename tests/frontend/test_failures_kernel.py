@@ -16,9 +16,10 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page
 
-from realtime_widget import RealtimeWidget, auth, events
+from realtime_widget import RealtimeWidget, events
 from realtime_widget.events import InvalidEventError
 from realtime_widget.local import LocalServer
+from realtime_widget.providers import openai as auth
 
 from .helpers import CALL
 from .kernel import API_KEY

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from realtime_widget import RealtimeWidget, auth
+from realtime_widget import RealtimeWidget
+from realtime_widget.providers import openai as auth
 from realtime_widget.transports import browser as browser_module
 
 from .browser import FakeBrowser

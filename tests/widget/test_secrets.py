@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from realtime_widget import RealtimeWidget, auth, redact
+from realtime_widget import RealtimeWidget, redact
 from realtime_widget.config import ConfigError, Endpoint
+from realtime_widget.providers import openai as auth
 
 from .browser import FakeBrowser
 

@@ -23,14 +23,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, overload
 
-import httpx
 import traitlets
 
-from .. import auth
 from .. import events as client_events
 from ..config import ConfigError, Endpoint
 from ..images import image_turn
 from ..protocol import SchemaError, validate_session
+from ..providers import openai as provider
 from ..redact import redact
 from .budgets import Budget, BudgetExceeded
 from .conversation import FOLLOWS as CONVERSATION_FOLLOWS
@@ -843,16 +842,14 @@ class Session(traitlets.HasTraits):
 
     async def _hangup(self, call_id: str) -> None:
         try:
-            async with httpx.AsyncClient() as http:
-                await auth.hangup(http, self.endpoint, call_id)
-        except (auth.RealtimeAuthError, ConfigError) as exc:
+            await provider.hangup(self.endpoint, call_id)
+        except (provider.RealtimeAuthError, ConfigError) as exc:
             self._notice(str(exc))
 
     async def _quiet_hangup(self, call_id: str) -> None:
         # A hang-up nobody asked for (a dropped or closed call): a failure changes nothing.
         with contextlib.suppress(Exception):
-            async with httpx.AsyncClient() as http:
-                await auth.hangup(http, self.endpoint, call_id)
+            await provider.hangup(self.endpoint, call_id)
 
     def _set_config(self, config: dict[str, Any]) -> None:
         self.set_trait("config", config)

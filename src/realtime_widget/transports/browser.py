@@ -24,12 +24,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .. import auth, events
+from .. import events
 from ..config import ConfigError
 from ..messages import MessageError, parse_browser_message
 from ..protocol import schema
+from ..providers import openai as provider
 from ..redact import contains_secret, redact, redact_exception, redact_value, register
 from ..session.core import DEFAULT_MAX_MESSAGE_BYTES, Session, background_loop
 from ..session.log import EventRecord
@@ -214,27 +213,19 @@ class BrowserTransport:
         session = self._session
         secret: str | None = None
         try:
-            # A client per request: handlers run on whichever thread and loop delivered the
-            # message (a comm subshell or the main shell), and an httpx client is bound to one.
-            async with httpx.AsyncClient() as http:
-                if request["op"] == "key":
-                    minted = await auth.mint_client_secret(
-                        http, session.endpoint, dict(session.config)
-                    )
-                    register(minted.value)  # it goes to the page, and nowhere else
-                    secret = minted.value
-                    value = {
-                        "calls_url": session.endpoint.calls_url,
-                        "expires_at": minted.expires_at,
-                    }
-                    reply |= {"ok": True, "value": value}
-                else:
-                    answer, call_id = await auth.relay_offer(
-                        http, session.endpoint, request["sdp"], dict(session.config)
-                    )
-                    session.set_trait("call_id", call_id)
-                    reply |= {"ok": True, "value": {"sdp": answer, "call_id": call_id}}
-        except (auth.RealtimeAuthError, ConfigError) as exc:
+            if request["op"] == "key":
+                minted = await provider.mint_client_secret(session.endpoint, dict(session.config))
+                register(minted.value)  # it goes to the page, and nowhere else
+                secret = minted.value
+                value = {"calls_url": session.endpoint.calls_url, "expires_at": minted.expires_at}
+                reply |= {"ok": True, "value": value}
+            else:
+                answer, call_id = await provider.relay_offer(
+                    session.endpoint, request["sdp"], dict(session.config)
+                )
+                session.set_trait("call_id", call_id)
+                reply |= {"ok": True, "value": {"sdp": answer, "call_id": call_id}}
+        except (provider.RealtimeAuthError, ConfigError) as exc:
             reply |= {"ok": False, "error": redact(str(exc))}
         except Exception as exc:  # never leave the page waiting on a reply
             text = redact_exception(exc)
