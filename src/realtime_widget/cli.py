@@ -18,7 +18,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--api-key",
         default=None,
-        help="the only standard key accepted; required when binding a non-loopback address",
+        help="the only standard key accepted; required when binding a non-loopback address "
+        "(it shows in ps: prefer --api-key-file or $REALTIME_WIDGET_SERVER_KEY)",
+    )
+    serve.add_argument("--api-key-file", default=None, help="read the key from this file")
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to use the server (the notebook server's, e.g. "
+        "https://hub.example.org); loopback origins always are; repeat for more",
     )
     demo = commands.add_parser(
         "demo",
@@ -44,8 +54,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"({exc})"
             )
         try:
-            serve(host=args.host, port=args.port, api_key=args.api_key)
-        except ValueError as exc:
+            from .local.server import server_key
+
+            key = server_key(args.api_key, args.api_key_file)
+            serve(host=args.host, port=args.port, api_key=key, allowed_origins=args.allow_origin)
+        except (ValueError, OSError) as exc:  # an exposed server without a key, a missing file
             sys.exit(str(exc))
         except KeyboardInterrupt:
             pass

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .protocol import SchemaError, validate_session
+from .protocol import SchemaError, is_live_model, model_warning, validate_session
 from .redact import KeyFormatError, mask, mask_url, normalise_key
 
 if TYPE_CHECKING:
@@ -153,9 +153,13 @@ def shared_local_server() -> LocalServer:
         return _local_server
 
 
+SessionType = Literal["realtime", "transcription"]
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-transcribe"
+
+
 def build_session(
     *,
-    model: str = DEFAULT_MODEL,
+    model: str | None = None,
     instructions: str | None = None,
     voice: str | None = None,
     output_modalities: list[str] | None = None,
@@ -163,13 +167,44 @@ def build_session(
     transcription: dict[str, Any] | str | None = None,
     tools: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
+    session_type: SessionType = "realtime",
 ) -> dict[str, Any]:
     """The GA session config from the widget's keyword arguments, validated.
 
     ``transcription="gpt-4o-mini-transcribe"`` is short for ``{"model": ...}``;
-    ``turn_detection=None`` turns VAD off.
+    ``turn_detection=None`` turns VAD off. ``session_type="transcription"`` makes a session of
+    live captions of the microphone with no replies: it has no model, voice, instructions or
+    tools of its own, and its transcription model defaults to ``gpt-transcribe``.
     """
-    session: dict[str, Any] = {"type": "realtime", "model": model}
+    if session_type == "transcription":
+        given = {
+            "model": model,
+            "instructions": instructions,
+            "voice": voice,
+            "output_modalities": output_modalities,
+            "tools": tools,
+        }
+        wrong = [name for name, value in given.items() if value is not None]
+        if wrong:
+            raise ConfigError(
+                f"A transcription session (live captions, no replies) has no {wrong[0]}: "
+                f"leave it out, or use session_type='realtime' for a conversation."
+            )
+        transcription = transcription or DEFAULT_TRANSCRIPTION_MODEL
+        session: dict[str, Any] = {"type": "transcription"}
+    elif session_type == "realtime":
+        session = {"type": "realtime", "model": model or DEFAULT_MODEL}
+    else:
+        raise ConfigError(
+            f"session_type is 'realtime' (a conversation) or 'transcription' (live captions), "
+            f"not {session_type!r}."
+        )
+    model_name = session.get("model")
+    if isinstance(model_name, str) and is_live_model(model_name):
+        raise ConfigError(
+            f"{model_name!r} is a GPT-Live model: it speaks OpenAI's /v1/live API, not the "
+            "Realtime API. Use a Realtime model (e.g. 'gpt-realtime-2.1')."
+        )
     if instructions is not None:
         session["instructions"] = instructions
     if output_modalities is not None:
@@ -196,3 +231,11 @@ def build_session(
         return validate_session(session)
     except SchemaError as exc:
         raise ConfigError(f"Invalid session ({exc.param}): {exc.message}") from None
+
+
+def model_warnings(session: dict[str, Any]) -> list[str]:
+    """Warnings for deprecated models in a session config (its model, its transcription's)."""
+    transcription = (session.get("audio") or {}).get("input", {}).get("transcription") or {}
+    names = [session.get("model"), transcription.get("model")]
+    warnings = [model_warning(name) for name in names if isinstance(name, str)]
+    return [w for w in warnings if w is not None]

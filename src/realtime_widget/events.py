@@ -62,5 +62,5 @@ def response_create(**response: Any) -> dict[str, Any]:
     return event
 
 
-def session_update(session: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "session.update", "session": {"type": "realtime", **session}}
+def session_update(session: dict[str, Any], session_type: str = "realtime") -> dict[str, Any]:
+    return {"type": "session.update", "session": {"type": session_type, **session}}

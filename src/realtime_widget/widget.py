@@ -18,7 +18,7 @@ import anywidget
 import traitlets
 
 from .cell_output import route_to_cell
-from .config import DEFAULT_MODEL, Endpoint, build_session, resolve_endpoint
+from .config import Endpoint, SessionType, build_session, resolve_endpoint
 from .redact import mask, mask_tool_credentials
 from .session.conversation import Conversation, Transcript
 from .session.core import Reply, Request, Session, merge_config
@@ -56,6 +56,7 @@ _OWN_KWARGS = (
     "prices",
     "auto_reconnect",
     "mcp_approval",
+    "session_type",
 )
 # The session's traits the views show, mirrored as they change.
 _MIRRORED = ("status", "error", "call_id", "totals", "notices", "config")
@@ -99,7 +100,7 @@ class RealtimeWidget(anywidget.AnyWidget):
     def __init__(
         self,
         *,
-        model: str = DEFAULT_MODEL,
+        model: str | None = None,
         instructions: str | None = None,
         voice: str | None = None,
         output_modalities: list[str] | None = None,
@@ -119,6 +120,7 @@ class RealtimeWidget(anywidget.AnyWidget):
         prices: dict[str, Prices] | None = None,
         auto_reconnect: bool = False,
         mcp_approval: Callable[[Any], Any] | None = None,
+        session_type: SessionType = "realtime",
         **kwargs: Any,
     ) -> None:
         _refuse_unknown(kwargs, self.class_trait_names())
@@ -131,6 +133,7 @@ class RealtimeWidget(anywidget.AnyWidget):
             turn_detection=turn_detection,
             transcription=transcription,
             extra=session,
+            session_type=session_type,
         )
         self._core = Session(
             config,

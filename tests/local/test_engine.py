@@ -127,7 +127,9 @@ async def test_text_reply_streams_word_by_word_then_done_usage_and_rate_limits()
     assert usage["output_tokens"] == 6  # ceil(len("You said: hello there") / 4)
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     order = [t for t in h.types() if t.startswith(("response.", "rate_limits"))]
-    assert order[0] == "response.created" and order[-2:] == ["response.done", "rate_limits.updated"]
+    # As the API does: the rate limits when the response starts, the usage when it is done.
+    assert order[:2] == ["response.created", "rate_limits.updated"]
+    assert order[-1] == "response.done"
     assert order.index("response.content_part.done") < order.index("response.output_item.done")
     h.session.close()
 

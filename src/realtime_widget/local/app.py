@@ -1,6 +1,18 @@
 """HTTP and WebSocket front of the local server: the GA Realtime endpoints, auth and CORS.
 
-Endpoints (GA shape only; the beta routes answer 404 like the retired API does):
+Its doors, since a workshop may put it on a network:
+
+- Browsers may use it only from the origins allowed (the notebook server's; loopback origins by
+  default, more with ``allowed_origins``): others, ``null`` included, are refused on HTTP and on
+  the WebSocket upgrade. Chromium's Private Network Access preflight is answered for them, and
+  the request headers an official client sends are allowed. Requests with no ``Origin`` (not from
+  a browser: the ``openai`` package, curl) are not a CORS matter.
+- Keys are compared in constant time; a client secret opens only the call it made (another
+  call's sideband answers 403).
+- The retired beta shape (``OpenAI-Beta: realtime=v1``, ``/v1/realtime/sessions``) is refused
+  with the API's ``beta_api_shape_disabled``, as OpenAI refuses it.
+
+Endpoints (GA shape only):
 
 - ``POST /v1/realtime/client_secrets``: a standard key mints an ``ek_…`` client secret.
 - ``POST /v1/realtime/calls``: ``application/sdp`` with an ``ek_…`` key, or multipart
@@ -14,8 +26,11 @@ Endpoints (GA shape only; the beta routes answer 404 like the retired API does):
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,7 +50,23 @@ _EXPIRES = {
 }
 _MINT_BODY_FIELDS = {"expires_after", "session"}
 R = TypeVar("R", bound=web.StreamResponse)
+# What a page may send when it does not say (a simple request's preflight never asks).
 _CORS_HEADERS = "Authorization, Content-Type, OpenAI-Safety-Identifier, api-key"
+# Loopback origins, any port: a notebook server on this machine.
+LOOPBACK_ORIGIN = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$")
+BETA_DISABLED = (
+    "The Realtime API's beta interface has been turned off. Use the GA interface: no "
+    "'OpenAI-Beta: realtime=v1' header, client secrets from /v1/realtime/client_secrets and "
+    "WebRTC calls at /v1/realtime/calls."
+)
+
+
+def origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
+    """Loopback origins, and those listed (exact, or ``*`` for every origin)."""
+    if origin == "null":
+        return False  # sandboxed frames, files, data: URLs; never a notebook server
+    listed = set(allowed)
+    return "*" in listed or origin in listed or bool(LOOPBACK_ORIGIN.match(origin))
 
 
 def error_body(
@@ -119,6 +150,7 @@ class Call:
     rtc: RtcCall
     sidebands: set[Outbox] = field(default_factory=set)
     created: float = field(default_factory=time.time)
+    secret: str | None = None  # the client secret that made it (it opens this call only)
 
     def emit(self, event: dict[str, Any]) -> None:
         text = json.dumps(event)
@@ -136,8 +168,10 @@ class RealtimeServer:
         api_key: str | None = None,
         max_session_s: float = 3600,
         text_delay_s: float = 0.005,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
         self.api_key = api_key
+        self.allowed_origins = tuple(allowed_origins)
         self.max_session_s = max_session_s
         self.text_delay_s = text_delay_s
         self.secrets: dict[str, ClientSecret] = {}
@@ -151,6 +185,9 @@ class RealtimeServer:
         self.app.router.add_post("/v1/realtime/calls", self._create_call)
         self.app.router.add_post("/v1/realtime/calls/{call_id}/hangup", self._hangup)
         self.app.router.add_get("/v1/realtime", self._websocket)
+        # The retired beta shape: refused as OpenAI refuses it.
+        self.app.router.add_post("/v1/realtime/sessions", self._beta)
+        self.app.router.add_post("/v1/realtime", self._beta)
         self.app.on_shutdown.append(self._shutdown)
 
     # --- middleware and auth -------------------------------------------------------------
@@ -158,25 +195,59 @@ class RealtimeServer:
     @web.middleware
     async def _cors(self, request: web.Request, handler: Any) -> web.StreamResponse:
         origin = request.headers.get("Origin")
+        if origin is not None and not origin_allowed(origin, self.allowed_origins):
+            # No CORS headers: the browser keeps the answer from the page that asked.
+            return _json_error(
+                403,
+                f"Origin {origin!r} is not allowed to use this server. Start it with "
+                f"--allow-origin {origin} (allowed_origins=...) if that page is yours.",
+                code="origin_not_allowed",
+            )
         if request.method == "OPTIONS":
-            return self._with_cors(web.Response(status=204), origin, preflight=True)
+            return self._with_cors(web.Response(status=204), request, preflight=True)
+        if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                return await self._beta_socket(request)
+            return self._with_cors(self._beta_error(), request)
         try:
             response: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:
-            raise self._with_cors(exc, origin) from None
-        return self._with_cors(response, origin)
+            raise self._with_cors(exc, request) from None
+        return self._with_cors(response, request)
 
     @staticmethod
-    def _with_cors(response: R, origin: str | None, *, preflight: bool = False) -> R:
+    def _with_cors(response: R, request: web.Request, *, preflight: bool = False) -> R:
+        origin = request.headers.get("Origin")
         if origin:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
             response.headers["Access-Control-Expose-Headers"] = "Location"
             if preflight:
-                response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
+                # What an official client sends (x-stainless-*, openai-*): allowed as asked.
+                asked = request.headers.get("Access-Control-Request-Headers")
+                response.headers["Access-Control-Allow-Headers"] = asked or _CORS_HEADERS
                 response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
                 response.headers["Access-Control-Max-Age"] = "600"
+                if request.headers.get("Access-Control-Request-Private-Network") == "true":
+                    # Chromium's Private Network Access: a public page asking a private server.
+                    response.headers["Access-Control-Allow-Private-Network"] = "true"
         return response
+
+    @staticmethod
+    def _beta_error() -> web.Response:
+        return _json_error(400, BETA_DISABLED, code="beta_api_shape_disabled")
+
+    async def _beta(self, request: web.Request) -> web.Response:
+        return self._beta_error()
+
+    async def _beta_socket(self, request: web.Request) -> web.WebSocketResponse:
+        """A beta client's WebSocket: the API's error event, then the socket closes."""
+        ws = web.WebSocketResponse(protocols=("realtime",))
+        await ws.prepare(request)
+        body = error_body(BETA_DISABLED, code="beta_api_shape_disabled")["error"]
+        await ws.send_json({"type": "error", "event_id": new_id("event_"), "error": body})
+        await ws.close(code=1008, message=b"beta_api_shape_disabled")
+        return ws
 
     def _presented_key(self, request: web.Request) -> str | None:
         auth = request.headers.get("Authorization", "")
@@ -198,7 +269,10 @@ class RealtimeServer:
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                 code=None,
             )
-        if key.startswith("ek_") or (self.api_key is not None and key != self.api_key):
+        wrong = self.api_key is not None and not hmac.compare_digest(
+            key.encode(), self.api_key.encode()
+        )
+        if key.startswith("ek_") or wrong:
             return _json_error(
                 401,
                 f"Incorrect API key provided: {_mask(key)}. This local server accepts "
@@ -313,14 +387,14 @@ class RealtimeServer:
                     code="unsupported_content_type",
                 )
             offer = await request.text()
-        else:
-            refused = self._check_standard(key)
-            if refused is not None:
-                return refused
-            parsed = await self._offer_with_session(request)
-            if isinstance(parsed, web.Response):
-                return parsed
-            offer, session_config = parsed
+            return await self._answer(offer, session_config, secret=secret.value)
+        refused = self._check_standard(key)
+        if refused is not None:
+            return refused
+        parsed = await self._offer_with_session(request)
+        if isinstance(parsed, web.Response):
+            return parsed
+        offer, session_config = parsed
         return await self._answer(offer, session_config)
 
     async def _offer_with_session(
@@ -375,7 +449,9 @@ class RealtimeServer:
             return session
         return offer, session
 
-    async def _answer(self, offer: str, config: dict[str, Any]) -> web.Response:
+    async def _answer(
+        self, offer: str, config: dict[str, Any], *, secret: str | None = None
+    ) -> web.Response:
         call_id = new_id("rtc_", 24)
         session_holder: list[Session] = []
 
@@ -420,7 +496,7 @@ class RealtimeServer:
             text_delay_s=self.text_delay_s,
         )
         session_holder.append(session)
-        call = Call(call_id, session, rtc)
+        call = Call(call_id, session, rtc, secret=secret)
         call_box.append(call)
         try:
             answer = await rtc.answer(offer)
@@ -474,11 +550,12 @@ class RealtimeServer:
         key = self._presented_key(request)
         call_id = request.query.get("call_id")
         config: dict[str, Any] = {"type": "realtime"}
+        minted: str | None = None
         if key and key.startswith("ek_"):
             secret = self._secret(key)
             if isinstance(secret, web.Response):
                 return secret
-            config = secret.session
+            config, minted = secret.session, secret.value
         else:
             refused = self._check_standard(key)
             if refused is not None:
@@ -489,6 +566,16 @@ class RealtimeServer:
             if call is None:
                 return _json_error(
                     404, f"Call '{call_id}' not found.", code="call_id_not_found", param="call_id"
+                )
+            if minted is not None and (
+                call.secret is None or not hmac.compare_digest(call.secret, minted)
+            ):
+                return _json_error(
+                    403,
+                    "This client secret did not make this call: a client secret opens only "
+                    "the call it made. Attach with the standard key.",
+                    code="call_forbidden",
+                    param="call_id",
                 )
         elif "model" in request.query and "model" not in config:
             config = {**config, "model": request.query["model"]}

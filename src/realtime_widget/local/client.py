@@ -143,6 +143,7 @@ class RealtimeCall(EventStream):
         super().__init__()
         self.received_audio: list[np.ndarray] = []
         self.call_id: str | None = None
+        self.secret: str | None = None  # the client secret it was made with (ephemeral)
         self.microphone = MicrophoneTrack()
         # No STUN: aiortc's default (Google's) stalls gathering up to 5 s offline, and loopback
         # or LAN host candidates are all a local server needs.
@@ -205,10 +206,11 @@ class RealtimeCall(EventStream):
                     json={"session": self.session_config},
                 )
                 minted.raise_for_status()
+                self.secret = minted.json()["value"]
                 res = await http.post(
                     f"{self.base_url}/realtime/calls",
                     headers={
-                        "Authorization": f"Bearer {minted.json()['value']}",
+                        "Authorization": f"Bearer {self.secret}",
                         "Content-Type": "application/sdp",
                     },
                     content=self.pc.localDescription.sdp,

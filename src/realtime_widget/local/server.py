@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import threading
+from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +24,19 @@ from .app import RealtimeServer
 from .rtc import use_loopback_candidates
 
 DEFAULT_PORT = 8765
+KEY_VARIABLE = "REALTIME_WIDGET_SERVER_KEY"
+
+
+def server_key(api_key: str | None = None, key_file: str | Path | None = None) -> str | None:
+    """The key the server accepts: given, read from a file, or from ``$REALTIME_WIDGET_SERVER_KEY``
+    (a key on the command line shows in ``ps``; a file or the environment does not)."""
+    if key_file is not None:
+        text = Path(key_file).read_text(encoding="utf-8").strip()
+        if not text:
+            raise ValueError(f"The key file {key_file} is empty.")
+        return text
+    key = api_key if api_key is not None else os.environ.get(KEY_VARIABLE)
+    return key.strip() or None if key is not None else None
 
 
 def is_loopback(host: str) -> bool:
@@ -36,8 +52,9 @@ def check_exposure(host: str, api_key: str | None) -> None:
     """A server reachable from the network must not accept any key."""
     if not is_loopback(host) and not api_key:
         raise ValueError(
-            f"Binding {host} makes the local server reachable from the network: start it with "
-            "--api-key KEY (LocalServer(api_key=...)) so only people with that key can use it."
+            f"Binding {host} makes the local server reachable from the network: give it a key "
+            f"(--api-key-file PATH, or ${KEY_VARIABLE}; LocalServer(api_key=...)) so only people "
+            "with that key can use it."
         )
 
 
@@ -56,13 +73,19 @@ class LocalServer:
         port: int = 0,
         api_key: str | None = None,
         max_session_s: float = 3600,
+        allowed_origins: Iterable[str] = (),
         **options: Any,
     ) -> None:
         check_exposure(host, api_key)
         self.host = host
         self.port = port
         self.api_key = api_key
-        self.realtime = RealtimeServer(api_key=api_key, max_session_s=max_session_s, **options)
+        self.realtime = RealtimeServer(
+            api_key=api_key,
+            max_session_s=max_session_s,
+            allowed_origins=allowed_origins,
+            **options,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -149,16 +172,24 @@ class LocalServer:
         return f"LocalServer({self.base_url!r}, {state})"
 
 
-def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, api_key: str | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    api_key: str | None = None,
+    allowed_origins: Iterable[str] = (),
+) -> None:
     """Serve in the foreground until interrupted (the ``realtime-widget serve`` command)."""
-    asyncio.run(_serve_forever(host, port, api_key))
+    asyncio.run(_serve_forever(host, port, api_key, tuple(allowed_origins)))
 
 
-async def _serve_forever(host: str, port: int, api_key: str | None) -> None:
+async def _serve_forever(
+    host: str, port: int, api_key: str | None, allowed_origins: tuple[str, ...]
+) -> None:
     check_exposure(host, api_key)
     if is_loopback(host):
         use_loopback_candidates()
-    runner = web.AppRunner(RealtimeServer(api_key=api_key).app, access_log=None)
+    app = RealtimeServer(api_key=api_key, allowed_origins=allowed_origins).app
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
@@ -167,6 +198,8 @@ async def _serve_forever(host: str, port: int, api_key: str | None) -> None:
         print(f"realtime-widget local server: http://{shown}:{bound}/v1", flush=True)
         if api_key is None:
             print("Any non-empty API key is accepted (loopback only). Ctrl-C stops.", flush=True)
+        origins = ", ".join(allowed_origins) or "none"
+        print(f"Browser origins allowed: loopback pages, and {origins}.", flush=True)
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar, overload
 import traitlets
 
 from .. import events as client_events
-from ..config import ConfigError, Endpoint
+from ..config import ConfigError, Endpoint, model_warnings
 from ..images import image_turn
 from ..protocol import SchemaError, validate_session
 from ..providers import openai as provider
@@ -230,6 +230,9 @@ class Session(traitlets.HasTraits):
         self.mcp_approval = mcp_approval
         self._approval_metadata: dict[str, dict[str, Any]] = {}
         self._warn_if_uncapped()
+        for text in model_warnings(config):
+            self._notice(text)
+            warnings.warn(text, FutureWarning, stacklevel=3)
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -253,6 +256,11 @@ class Session(traitlets.HasTraits):
     def transcript(self) -> Transcript:
         """The turns so far as ``(role, text)``; ``.to_markdown()`` for a cell."""
         return self.conversation.transcript
+
+    @property
+    def session_type(self) -> str:
+        """``realtime`` (a conversation) or ``transcription`` (live captions, no replies)."""
+        return str(self.config.get("type", "realtime"))
 
     @property
     def live(self) -> bool:
@@ -472,15 +480,16 @@ class Session(traitlets.HasTraits):
         >>> w.update_session(instructions="Answer in French.")  # doctest: +SKIP
         """
         try:
-            validate_session({"type": "realtime", **fields})
+            validate_session({"type": self.session_type, **fields})
         except SchemaError as exc:
             raise client_events.InvalidEventError(
                 f"Not sent: {exc.message}", param=exc.param, code=exc.code
             ) from None
         self._set_config(merge_config(self.config, fields))
+        update = client_events.session_update(fields, self.session_type)
         if not self.live:
-            return client_events.session_update(fields)
-        return self.send(client_events.session_update(fields))[0]
+            return update
+        return self.send(update)[0]
 
     def say(self, text: str = "", *, image: Any = None, **response: Any) -> Request:
         """Add a user turn (text, an image, or both) and ask for a response (``response``:
@@ -496,6 +505,11 @@ class Session(traitlets.HasTraits):
         return self._say(text, image, secrets.token_hex(6), response)
 
     def _say(self, text: str, image: Any, tag: str, response: dict[str, Any]) -> Request:
+        if self.config.get("type") == "transcription":
+            raise RuntimeError(
+                "This is a transcription session (live captions, no replies): there is no "
+                "response to ask for. Make a RealtimeWidget without session_type= to talk."
+            )
         if image is None and not text:
             raise ValueError("say() needs some text, an image, or both.")
         metadata = dict(response.pop("metadata", None) or {})
@@ -720,7 +734,7 @@ class Session(traitlets.HasTraits):
         if not isinstance(fields, dict):
             return
         try:
-            validate_session({**fields, "type": "realtime"})
+            validate_session({"type": self.session_type, **fields})
         except SchemaError:
             return  # the server refuses it too: the config stays as it was
         fields = {k: v for k, v in fields.items() if k != "type"}
