@@ -73,8 +73,9 @@ export class Bridge {
   request(op: "relay", sdp: string): Promise<unknown>;
   request(op: "check" | "send" | "configure", event: Record<string, unknown>): Promise<unknown>;
   request(op: "schema"): Promise<unknown>;
+  request(op: "approve", approval: { approval_request_id: string; approve: boolean }): Promise<unknown>;
   request(
-    op: "key" | "relay" | "check" | "send" | "configure" | "schema",
+    op: "key" | "relay" | "check" | "send" | "configure" | "schema" | "approve",
     arg?: string | Record<string, unknown>,
   ): Promise<unknown> {
     const id = this.nextId++;
@@ -91,6 +92,10 @@ export class Bridge {
       this.pending.set(id, { resolve, reject, timer });
       if (op === "relay") this.post({ kind: "request", id, op, sdp: typeof arg === "string" ? arg : "" });
       else if (op === "key" || op === "schema") this.post({ kind: "request", id, op });
+      else if (op === "approve") {
+        const a = (arg ?? {}) as { approval_request_id?: unknown; approve?: unknown };
+        this.post({ kind: "request", id, op, approval_request_id: String(a.approval_request_id ?? ""), approve: a.approve === true });
+      }
       else this.post({ kind: "request", id, op, event: typeof arg === "object" ? arg : {} });
     });
   }

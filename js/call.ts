@@ -134,6 +134,11 @@ export class Call extends Emitter<CallEvents> {
     return this.bridge.request(op, event);
   }
 
+  /** Answer an MCP server's approval request (the kernel sends it, as widget.approve does). */
+  approve(requestId: string, approve: boolean): Promise<unknown> {
+    return this.bridge.request("approve", { approval_request_id: requestId, approve });
+  }
+
   /** Change the config the next call starts with (outside a call: widget.update_session). */
   configure(session: Record<string, unknown>): Promise<unknown> {
     return this.bridge.request("configure", session);

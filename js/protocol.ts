@@ -28,7 +28,8 @@ export type BrowserMessage =
   | { kind: "request"; id: number; op: "relay"; sdp: string }
   | { kind: "request"; id: number; op: "check" | "send"; event: Record<string, unknown> }
   | { kind: "request"; id: number; op: "schema" }
-  | { kind: "request"; id: number; op: "configure"; event: Record<string, unknown> };
+  | { kind: "request"; id: number; op: "configure"; event: Record<string, unknown> }
+  | { kind: "request"; id: number; op: "approve"; approval_request_id: string; approve: boolean };
 
 export interface KeyReply {
   secret: string;

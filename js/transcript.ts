@@ -1,24 +1,51 @@
-// The conversation as the views show it: user and assistant turns with live deltas, tool calls.
-// Kept per call (not per view), so a view rendered later shows the turns so far.
+// The conversation as the views show it: user and assistant turns with live deltas, images,
+// failed transcriptions, function calls and their results, and MCP servers' listings, calls and
+// approval requests. Kept per call (not per view), so a view rendered later shows the turns so
+// far. No DOM here: ui/transcript.ts draws it.
 
 import type { RealtimeEvent, TurnFigures } from "./protocol";
 
 const FIGURES_KEPT = 1000; // responses whose latency and cost are kept for the views
+const LISTING = "listing its tools…";
+
+export type TurnKind = "message" | "tool" | "mcp" | "listing" | "approval";
+
+export interface Approval {
+  id: string; // the approval request's item id
+  answered: boolean | null; // null: waiting for an answer
+}
 
 export interface Turn {
   id: string;
+  kind: TurnKind;
   role: "user" | "assistant" | "tool";
   text: string;
   done: boolean;
-  truncated: boolean;
+  truncated: boolean; // cut short (barge-in, interrupt)
+  failed: boolean; // a failed transcription, MCP call or listing
+  images: string[]; // input_image URLs (data URLs), for thumbnails
+  approval: Approval | null;
   responseId: string; // the response that produced it (model output), once known
+  version: number; // bumps on every change: views redraw a row when it moved
 }
 
 const str = (value: unknown): string => (typeof value === "string" ? value : "");
+const obj = (value: unknown): Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+
+function kindOf(type: string): TurnKind | null {
+  if (type === "message") return "message";
+  if (type === "function_call" || type === "function_call_output") return "tool";
+  if (type === "mcp_call") return "mcp";
+  if (type === "mcp_list_tools") return "listing";
+  if (type === "mcp_approval_request" || type === "mcp_approval_response") return "approval";
+  return null;
+}
 
 export class TranscriptModel {
   private turns = new Map<string, Turn>();
   private order: string[] = [];
+  private visible: Turn[] | null = null; // the list as last computed (null: stale)
   /** The kernel's figures by response id (the newest FIGURES_KEPT). */
   readonly figures = new Map<string, TurnFigures>();
 
@@ -28,48 +55,67 @@ export class TranscriptModel {
     if (this.figures.size > FIGURES_KEPT) this.figures.delete(this.figures.keys().next().value!);
   }
 
+  /** The turns a view shows, in order (an empty finished turn shows nothing). */
   get list(): Turn[] {
-    return this.order.map((id) => this.turns.get(id)!).filter((t) => t.text !== "" || !t.done);
+    this.visible ??= this.order.map((id) => this.turns.get(id)!).filter((t) => t.text !== "" || !t.done || t.images.length > 0);
+    return this.visible;
+  }
+
+  get(id: string): Turn | undefined {
+    return this.turns.get(id);
   }
 
   /** Fold one server event in; returns true when the visible transcript changed. */
   apply(event: RealtimeEvent): boolean {
+    const changed = this.fold(event);
+    if (changed) this.visible = null;
+    return changed;
+  }
+
+  private fold(event: RealtimeEvent): boolean {
     const e = event as Record<string, unknown>;
     switch (event.type) {
       case "conversation.item.added":
       case "conversation.item.created":
       case "conversation.item.done":
-        return this.upsert(e.item as Record<string, unknown>, str(e.previous_item_id));
+      case "conversation.item.retrieved":
+        return this.upsert(obj(e.item), str(e.previous_item_id));
       case "response.output_text.delta":
       case "response.output_audio_transcript.delta":
       case "conversation.item.input_audio_transcription.delta":
-        return this.append(str(e.item_id), str(e.delta));
+        return this.edit(str(e.item_id), (t) => (t.text += str(e.delta)), str(e.delta) !== "");
       case "response.output_text.done":
-        return this.replace(str(e.item_id), str(e.text));
+        return this.edit(str(e.item_id), (t) => (t.text = str(e.text)), str(e.text) !== "");
       case "response.output_audio_transcript.done":
       case "conversation.item.input_audio_transcription.completed":
-        return this.replace(str(e.item_id), str(e.transcript));
+        return this.edit(str(e.item_id), (t) => (t.text = str(e.transcript)), str(e.transcript) !== "");
+      case "conversation.item.input_audio_transcription.failed":
+        return this.edit(str(e.item_id), (t) => {
+          t.failed = true;
+          if (!t.text) t.text = `(transcription failed: ${str(obj(e.error).message) || "unknown error"})`;
+        });
       case "response.function_call_arguments.done":
-        return this.replace(str(e.item_id), `${str(e.name)}(${str(e.arguments)})`);
+        return this.edit(str(e.item_id), (t) => (t.text = `${str(e.name)}(${str(e.arguments)})`));
+      case "response.mcp_call.failed":
+        return this.edit(str(e.item_id), (t) => (t.failed = true));
+      case "mcp_list_tools.failed":
+        return this.edit(str(e.item_id), (t) => {
+          t.failed = true;
+          t.text = t.text.replace(LISTING, "its tools could not be listed");
+        });
       case "response.done": {
         // The kernel's per-turn figures are keyed by response: remember whose items these are.
-        const response = (e.response ?? {}) as Record<string, unknown>;
+        const response = obj(e.response);
         const output = Array.isArray(response.output) ? response.output : [];
         let changed = false;
         for (const item of output) {
-          const turn = this.turns.get(str((item as Record<string, unknown>)?.id));
-          if (turn && turn.responseId !== str(response.id)) {
-            turn.responseId = str(response.id);
-            changed = true;
-          }
+          changed = this.edit(str(obj(item).id), (t) => (t.responseId = str(response.id)), true) || changed;
+          if (response.status === "cancelled") this.edit(str(obj(item).id), (t) => (t.truncated = true));
         }
         return changed;
       }
-      case "conversation.item.truncated": {
-        const turn = this.turns.get(str(e.item_id));
-        if (turn) turn.truncated = true;
-        return turn !== undefined;
-      }
+      case "conversation.item.truncated":
+        return this.edit(str(e.item_id), (t) => (t.truncated = true));
       case "conversation.item.deleted": {
         const id = str(e.item_id);
         if (!this.turns.delete(id)) return false;
@@ -81,50 +127,80 @@ export class TranscriptModel {
     }
   }
 
-  private upsert(item: Record<string, unknown> | undefined, previous: string): boolean {
-    if (!item || typeof item.id !== "string") return false;
-    const type = str(item.type);
-    let role: Turn["role"];
-    if (type === "message" && (item.role === "user" || item.role === "assistant")) role = item.role;
-    else if (type === "function_call" || type === "function_call_output") role = "tool";
-    else return false;
+  private edit(id: string, change: (turn: Turn) => void, when = true): boolean {
+    const turn = this.turns.get(id);
+    if (!turn || !when) return false;
+    change(turn);
+    turn.version++;
+    return true;
+  }
+
+  private upsert(item: Record<string, unknown>, previous: string): boolean {
+    if (typeof item.id !== "string") return false;
+    const kind = kindOf(str(item.type));
+    if (kind === null) return false;
+    let role: Turn["role"] = "tool";
+    if (kind === "message") {
+      if (item.role !== "user" && item.role !== "assistant") return false;
+      role = item.role;
+    }
     let turn = this.turns.get(item.id);
     if (!turn) {
-      turn = { id: item.id, role, text: "", done: false, truncated: false, responseId: "" };
+      turn = { id: item.id, kind, role, text: "", done: false, truncated: false, failed: false, images: [], approval: null, responseId: "", version: 0 };
       this.turns.set(item.id, turn);
-      const at = previous ? this.order.indexOf(previous) : -1;
+      const at = previous && this.order[this.order.length - 1] !== previous ? this.order.indexOf(previous) : -1;
       if (at >= 0) this.order.splice(at + 1, 0, item.id);
       else this.order.push(item.id);
     }
     const text = itemText(item);
     if (text) turn.text = text;
-    turn.done = item.status === "completed" || item.status === "incomplete";
-    return true;
-  }
-
-  private append(id: string, delta: string): boolean {
-    const turn = this.turns.get(id);
-    if (!turn || !delta) return false;
-    turn.text += delta;
-    return true;
-  }
-
-  private replace(id: string, text: string): boolean {
-    const turn = this.turns.get(id);
-    if (!turn || !text) return false;
-    turn.text = text;
+    else if (kind === "listing" && !turn.text) turn.text = `${str(item.server_label) || "mcp"}: ${LISTING}`;
+    if (kind === "message") {
+      const images = (Array.isArray(item.content) ? item.content : [])
+        .map((p) => obj(p))
+        .filter((p) => p.type === "input_image" && typeof p.image_url === "string")
+        .map((p) => p.image_url as string);
+      if (images.length) turn.images = images;
+    }
+    if (item.type === "mcp_call" && item.error) turn.failed = true;
+    if (item.type === "mcp_approval_request") turn.approval ??= { id: item.id, answered: null };
+    if (item.type === "mcp_approval_response") {
+      const asked = this.turns.get(str(item.approval_request_id));
+      if (asked?.approval) {
+        asked.approval.answered = item.approve === true;
+        asked.version++;
+      }
+    }
+    // MCP items have no status, and nothing streams into their row: never "live".
+    turn.done = kind === "message" || kind === "tool" ? item.status === "completed" || item.status === "incomplete" : true;
+    turn.version++;
     return true;
   }
 }
 
 function itemText(item: Record<string, unknown>): string {
-  if (item.type === "function_call") return `${str(item.name)}(${str(item.arguments)})`;
-  if (item.type === "function_call_output") return `→ ${str(item.output)}`;
-  const content = Array.isArray(item.content) ? item.content : [];
-  return content
-    .map((part) => {
-      const p = part as Record<string, unknown>;
-      return str(p.text) || str(p.transcript);
-    })
-    .join("");
+  const label = str(item.server_label) || "mcp";
+  switch (item.type) {
+    case "function_call":
+      return `${str(item.name)}(${str(item.arguments)})`;
+    case "function_call_output":
+      return `→ ${str(item.output)}`;
+    case "mcp_call": {
+      const call = `${label}.${str(item.name)}(${str(item.arguments)})`;
+      if (item.error) return `${call} ✗ ${str(obj(item.error).message) || "failed"}`;
+      return typeof item.output === "string" ? `${call} → ${item.output}` : call;
+    }
+    case "mcp_list_tools": {
+      const tools = Array.isArray(item.tools) ? item.tools.map((t) => str(obj(t).name)).filter(Boolean) : [];
+      return tools.length ? `${label} offers: ${tools.join(", ")}` : "";
+    }
+    case "mcp_approval_request":
+      return `approval asked for ${label}.${str(item.name)}(${str(item.arguments)})`;
+    case "mcp_approval_response":
+      return "";
+    default: {
+      const content = Array.isArray(item.content) ? item.content : [];
+      return content.map((part) => str(obj(part).text) || str(obj(part).transcript)).join("");
+    }
+  }
 }

@@ -14,6 +14,7 @@ from openai.types.realtime import (
     RealtimeClientEvent,
     RealtimeServerEvent,
     RealtimeSessionCreateRequest,
+    RealtimeTranscriptionSessionCreateRequest,
 )
 from pydantic import BaseModel, TypeAdapter
 
@@ -29,7 +30,9 @@ _SESSION_IDENTITY = {"id", "object", "expires_at"}
 def _no_extras(model: Any, path: str) -> None:
     if isinstance(model, BaseModel):
         extra = set(model.model_extra or {})
-        if isinstance(model, RealtimeSessionCreateRequest):
+        if isinstance(
+            model, (RealtimeSessionCreateRequest, RealtimeTranscriptionSessionCreateRequest)
+        ):
             extra -= _SESSION_IDENTITY
         assert not extra, f"{path}: fields the openai models do not know: {sorted(extra)}"
         for name in type(model).model_fields:

@@ -1,9 +1,12 @@
-// The transcript view: user and assistant turns with live deltas, tool calls, truncated turns,
-// and each reply's latency and cost as the kernel measured them ("turn" messages).
+// The transcript view: user and assistant turns with live deltas, images as thumbnails, failed
+// transcriptions, tool and MCP calls, approval requests with their buttons, truncated turns, and
+// each reply's latency and cost as the kernel measured them ("turn" messages).
 //
-// Each turn keeps its row: a draw touches only the rows whose text, state or figures changed
-// and moves rows only when the order did, so a delta costs the same in the first minute of a
-// session as in the hundredth (rebuilding every row made the frame cost grow with the talk).
+// Virtualised, as the log is, but rows wrap, so their heights are measured: only the rows in
+// view (and some above and below) are in the DOM, between two spacers whose heights stand for
+// the rest (measured heights, or the average of those for rows never drawn). An hour-long call
+// keeps a flat DOM and a flat draw time. Following the newest turn is the usual case: while the
+// view is scrolled to the bottom it stays there.
 
 import type { Call } from "../call";
 import type { Turn } from "../transcript";
@@ -13,78 +16,161 @@ import { turnLine } from "./figures";
 interface Row {
   el: HTMLElement;
   text: HTMLElement;
+  images: HTMLElement;
+  actions: HTMLElement;
   meta: HTMLElement;
-  key: string; // what was drawn: class, text and figures
+  key: string; // what was drawn: version, class and figures
 }
 
 const META_TITLE = "latency (speech or request to audio) · cost";
+const OVERSCAN_PX = 600; // drawn beyond the view, so a scroll shows rows at once
+const ESTIMATE_PX = 44; // a row never measured, before any is
+const GAP_PX = 4; // between rows (.rtw-transcript-rows' gap), counted in each row's height
 
 export function renderTranscript(el: HTMLElement, call: Call): () => void {
-  const list = h("div", { className: "rtw-transcript", role: "log", ariaLive: "polite" });
+  const above = h("div", { className: "rtw-transcript-spacer" });
+  const body = h("div", { className: "rtw-transcript-rows" });
+  const below = h("div", { className: "rtw-transcript-spacer" });
   const empty = h("div", { className: "rtw-empty" }, "The conversation appears here.");
+  const list = h("div", { className: "rtw-transcript", role: "log", ariaLive: "polite" }, above, body, below);
   el.append(list);
-  const rows = new Map<string, Row>();
-  let order: HTMLElement[] = [];
+  const rows = new Map<string, Row>(); // the rows in the DOM, by item id
+  const heights = new Map<string, number>(); // measured, by item id
+  let measuredTotal = 0;
+  let drawn: HTMLElement[] = [];
   let frame: number | null = null;
+  let stick = true; // follow the newest turn
+  let remeasure = 0; // draws in a row that only corrected heights
+
+  const approve = (id: string, yes: boolean, buttons: HTMLButtonElement[]) => {
+    for (const b of buttons) b.disabled = true;
+    void call.approve(id, yes).catch((error: Error) => {
+      for (const b of buttons) b.disabled = false;
+      const row = rows.get(id);
+      if (row) row.meta.textContent = error.message;
+    });
+  };
 
   const rowOf = (turn: Turn): Row => {
     let row = rows.get(turn.id);
     if (!row) {
       const text = h("span", { className: "rtw-text" });
+      const images = h("span", { className: "rtw-images" });
+      const actions = h("span", { className: "rtw-turn-actions" });
       const meta = h("span", { className: "rtw-turn-meta", title: META_TITLE });
-      const rowEl = h("div", {}, h("span", { className: "rtw-role" }, turn.role), text, meta);
+      const rowEl = h("div", {}, h("span", { className: "rtw-role" }, turn.role), images, text, actions, meta);
       rowEl.dataset.item = turn.id;
-      row = { el: rowEl, text, meta, key: "" };
+      row = { el: rowEl, text, images, actions, meta, key: "" };
       rows.set(turn.id, row);
     }
     return row;
   };
 
+  const fill = (row: Row, turn: Turn, meta: string) => {
+    const className = `rtw-turn rtw-${turn.role} rtw-kind-${turn.kind}${turn.done ? "" : " rtw-live"}${turn.truncated ? " rtw-truncated" : ""}${turn.failed ? " rtw-failed" : ""}`;
+    const key = `${turn.version}\u0000${className}\u0000${meta}`;
+    if (key === row.key) return;
+    row.key = key;
+    row.el.className = className;
+    row.text.textContent = turn.text;
+    row.meta.textContent = meta;
+    row.meta.hidden = meta === "";
+    if (row.images.childElementCount !== turn.images.length) {
+      row.images.replaceChildren(...turn.images.map((src) => h("img", { className: "rtw-thumb", src, alt: "an image sent as a turn" })));
+    }
+    const approval = turn.approval;
+    if (approval && approval.answered === null) {
+      if (!row.actions.childElementCount) {
+        const yes = h("button", { className: "rtw-button rtw-approve", type: "button" }, "Approve");
+        const no = h("button", { className: "rtw-button rtw-deny", type: "button" }, "Deny");
+        yes.addEventListener("click", () => approve(approval.id, true, [yes, no]));
+        no.addEventListener("click", () => approve(approval.id, false, [yes, no]));
+        row.actions.replaceChildren(yes, no);
+      }
+    } else {
+      row.actions.replaceChildren(approval ? h("span", { className: "rtw-verdict" }, approval.answered ? "approved" : "denied") : "");
+    }
+  };
+
+  const estimate = () => (heights.size ? measuredTotal / heights.size : ESTIMATE_PX);
+  const heightOf = (id: string, guess: number) => heights.get(id) ?? guess;
+
   const draw = () => {
     frame = null;
-    const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
     const turns = call.transcript.list;
     const figures = call.transcript.figures;
+    const guess = estimate();
+    // Where each turn starts, from measured heights (or the average of those).
+    const starts = new Float64Array(turns.length + 1);
+    for (let i = 0; i < turns.length; i++) starts[i + 1] = starts[i] + heightOf(turns[i].id, guess);
+    const total = starts[turns.length];
+    const view = list.clientHeight || 320;
+    const top = stick ? Math.max(0, total - view) : list.scrollTop;
+    let first = 0;
+    while (first < turns.length && starts[first + 1] < top - OVERSCAN_PX) first++;
+    let last = first;
+    while (last < turns.length && starts[last] < top + view + OVERSCAN_PX) last++;
     // A response's figures go on its last item (after any tool calls, on the reply itself).
-    const last = new Map<string, string>();
-    for (const turn of turns) if (turn.responseId) last.set(turn.responseId, turn.id);
+    const lastOf = new Map<string, string>();
+    for (const turn of turns) if (turn.responseId) lastOf.set(turn.responseId, turn.id);
     const next: HTMLElement[] = [];
-    const seen = new Set<string>();
-    for (const turn of turns) {
+    const keep = new Set<string>();
+    for (let i = first; i < last; i++) {
+      const turn = turns[i];
       const row = rowOf(turn);
-      seen.add(turn.id);
-      const className = `rtw-turn rtw-${turn.role}${turn.done ? "" : " rtw-live"}${turn.truncated ? " rtw-truncated" : ""}`;
-      const meta = last.get(turn.responseId) === turn.id ? turnLine(figures.get(turn.responseId)) : "";
-      const key = `${className}\u0000${turn.text}\u0000${meta}`;
-      if (key !== row.key) {
-        row.key = key;
-        row.el.className = className;
-        row.text.textContent = turn.text;
-        row.meta.textContent = meta;
-        row.meta.hidden = meta === "";
-      }
+      keep.add(turn.id);
+      const meta = lastOf.get(turn.responseId) === turn.id ? turnLine(figures.get(turn.responseId)) : "";
+      fill(row, turn, meta);
       next.push(row.el);
     }
-    for (const id of [...rows.keys()]) if (!seen.has(id)) rows.delete(id); // deleted items
-    const same = next.length === order.length && next.every((node, i) => node === order[i]);
+    for (const id of [...rows.keys()]) if (!keep.has(id)) rows.delete(id); // scrolled away, deleted
+    const same = next.length === drawn.length && next.every((node, i) => node === drawn[i]);
     if (!same) {
-      const appended = next.length > order.length && order.every((node, i) => node === next[i]);
-      if (appended) list.append(...next.slice(order.length));
-      else list.replaceChildren(...next);
-      order = next;
+      const appended = next.length > drawn.length && drawn.every((node, i) => node === next[i]);
+      if (appended) body.append(...next.slice(drawn.length));
+      else body.replaceChildren(...next);
+      drawn = next;
     }
-    if (turns.length === 0 && empty.parentNode !== list) list.append(empty);
+    above.style.height = `${starts[first]}px`;
+    below.style.height = `${total - starts[last]}px`;
+    // Measure what is drawn; if guesses were off, the spacers are redrawn once more.
+    let off = false;
+    for (let i = first; i < last; i++) {
+      const id = turns[i].id;
+      const measured = rows.get(id)!.el.offsetHeight + GAP_PX;
+      const known = heights.get(id);
+      if (known !== measured && measured > 0) {
+        measuredTotal += measured - (known ?? 0);
+        heights.set(id, measured);
+        off = true;
+      }
+    }
+    for (const id of [...heights.keys()]) {
+      if (!call.transcript.get(id)) {
+        measuredTotal -= heights.get(id)!;
+        heights.delete(id); // a deleted item
+      }
+    }
+    if (turns.length === 0 && empty.parentNode !== body) body.append(empty);
     else if (turns.length > 0) empty.remove();
     if (stick) list.scrollTop = list.scrollHeight;
+    remeasure = off ? remeasure + 1 : 0;
+    if (off && remeasure < 3) schedule();
   };
   // Deltas come in bursts: draw at most once a frame.
   const schedule = () => {
     if (frame === null) frame = requestAnimationFrame(draw);
   };
+  const onScroll = () => {
+    stick = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+    schedule();
+  };
+  list.addEventListener("scroll", onScroll, { passive: true });
   draw();
   const off = call.on("transcript", schedule);
   return () => {
     off();
+    list.removeEventListener("scroll", onScroll);
     if (frame !== null) cancelAnimationFrame(frame);
   };
 }

@@ -14,7 +14,7 @@ from .protocol import SchemaError, check
 Status = Literal["idle", "connecting", "connected", "closed", "error"]
 STATUSES: tuple[Status, ...] = ("idle", "connecting", "connected", "closed", "error")
 STEPS = ("microphone", "key", "sdp", "ice", "channel")
-OPS = ("key", "relay", "check", "send", "schema", "configure")
+OPS = ("key", "relay", "check", "send", "schema", "configure", "approve")
 
 
 def _message(kind: str, fields: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -64,6 +64,8 @@ _BROWSER_MESSAGES: dict[str, dict[str, Any]] = {
             "op": {"enum": list(OPS)},
             "sdp": {"type": "string"},
             "event": {"type": "object"},  # check / send: a client event typed in the composer
+            "approval_request_id": {"type": "string"},  # approve: an MCP server's request
+            "approve": {"type": "boolean"},
         },
         ("id", "op"),
     ),
@@ -89,4 +91,7 @@ def parse_browser_message(content: Any) -> dict[str, Any]:
     composed = kind == "request" and message["op"] in ("check", "send", "configure")
     if composed and "event" not in message:
         raise MessageError(f"a {message['op']} request needs the client 'event'")
+    answer = kind == "request" and message["op"] == "approve"
+    if answer and ("approval_request_id" not in message or "approve" not in message):
+        raise MessageError("an approve request needs 'approval_request_id' and 'approve'")
     return message

@@ -13,15 +13,18 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import BrowserContext, Page
 
+from realtime_widget import RealtimeWidget
 from realtime_widget.local import LocalServer
 
 from .kernel import API_KEY, FakeKernel
 from .page_server import STATIC, serve_page
+from .real_kernel import QUIET, Open, RealKernel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,3 +75,23 @@ async def kernel(page: Page, page_url: str, local_server: LocalServer) -> AsyncI
     await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
     yield fake
     await fake.close()
+
+
+@pytest_asyncio.fixture()
+async def open_page(page: Page, page_url: str) -> AsyncIterator[Open]:
+    """Load the page with a real widget behind it: ``await open_page(endpoint=…, …)``."""
+    kernels: list[RealKernel] = []
+
+    async def open_(**options: Any) -> tuple[RealtimeWidget, RealKernel]:
+        widget = RealtimeWidget(**{"api_key": API_KEY, **QUIET, **options})
+        kernel = RealKernel(page, widget)
+        await kernel.attach()
+        kernels.append(kernel)
+        await page.goto(page_url)
+        await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
+        await kernel.sync()
+        return widget, kernel
+
+    yield open_
+    for kernel in kernels:
+        await kernel.stop()

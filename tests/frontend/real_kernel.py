@@ -14,11 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from playwright.async_api import Page
 
 from realtime_widget import RealtimeWidget
+
+QUIET = {"turn_detection": None}  # the looping fake microphone must not start turns
+# await open_page(endpoint=…, …): the page loaded with a real widget behind it.
+Open = Callable[..., Awaitable[tuple[RealtimeWidget, "RealKernel"]]]
 
 SYNCED = ("mode", "status", "error", "call_id", "muted", "session", "endpoint_label", "notices")
 

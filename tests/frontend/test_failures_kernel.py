@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from playwright.async_api import Page
 
 from realtime_widget import RealtimeWidget, events
@@ -23,36 +22,13 @@ from realtime_widget.providers import openai as auth
 
 from .helpers import CALL
 from .kernel import API_KEY
-from .real_kernel import RealKernel
+from .real_kernel import Open, RealKernel
 
 pytestmark = pytest.mark.e2e
 
-QUIET = {"turn_detection": None}  # the looping fake microphone must not start turns
 RELEASED = f"""() => rtw.track?.readyState === "ended" && rtw.pc?.connectionState === "closed"
                  && {CALL}.micTrack === null && {CALL}.pc === null
                  && document.querySelectorAll("audio[data-rtw]").length === 0"""
-
-Open = Callable[..., Awaitable[tuple[RealtimeWidget, RealKernel]]]
-
-
-@pytest_asyncio.fixture()
-async def open_page(page: Page, page_url: str) -> AsyncIterator[Open]:
-    """Load the page with a real widget behind it: ``await open_page(endpoint=…, …)``."""
-    kernels: list[RealKernel] = []
-
-    async def open_(**options: Any) -> tuple[RealtimeWidget, RealKernel]:
-        widget = RealtimeWidget(**{"api_key": API_KEY, **QUIET, **options})
-        kernel = RealKernel(page, widget)
-        await kernel.attach()
-        kernels.append(kernel)
-        await page.goto(page_url)
-        await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
-        await kernel.sync()
-        return widget, kernel
-
-    yield open_
-    for kernel in kernels:
-        await kernel.stop()
 
 
 async def connected(widget: RealtimeWidget, kernel: RealKernel, page: Page) -> str:

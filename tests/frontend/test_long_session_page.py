@@ -57,3 +57,32 @@ async def test_past_the_log_ring_the_heap_grows_only_with_the_transcript(
         grown = marks[at]["heap"] - marks[24_000]["heap"]
         assert grown / (at - 24_000) < 0.25 * filling, (at, grown)
         assert grown / (marks[at]["turns"] - marks[24_000]["turns"]) < 1_500, (at, grown)
+
+
+async def test_the_transcript_keeps_a_flat_dom_however_long_the_call(
+    page: Page, page_url: str
+) -> None:
+    await page.goto(page_url)
+    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
+    await page.evaluate("() => { rtw.model.send = (m) => { JSON.stringify(m); }; }")
+    view = page.locator("#view-1 .rtw-transcript")
+    events = list(synthetic_events(20_000))
+    rows_seen = []
+    for start in range(0, len(events), 5_000):
+        await page.evaluate(RECORD, events[start : start + 5_000])
+        rows_seen.append(await view.locator(".rtw-turn").count())
+    turns = await page.evaluate(HELD)
+    assert turns["turns"] > 1_000
+    # Only what is in view (and a margin) is in the DOM, however many turns there are.
+    assert max(rows_seen) < 60, rows_seen
+    # It follows the newest turn...
+    newest = await page.evaluate(f"() => {CALL}.transcript.list.at(-1).id")
+    await page.locator(f"#view-1 .rtw-turn[data-item='{newest}']").wait_for()
+    # ...and scrolling to the top brings the first back, still with few rows.
+    first = await page.evaluate(f"() => {CALL}.transcript.list[0].id")
+    await view.evaluate("(el) => { el.scrollTop = 0; }")
+    await page.locator(f"#view-1 .rtw-turn[data-item='{first}']").wait_for()
+    assert await view.locator(".rtw-turn").count() < 60
+    # New turns don't pull a reader back down.
+    await page.evaluate(RECORD, list(synthetic_events(400)))
+    assert await view.evaluate("(el) => el.scrollTop") < 50

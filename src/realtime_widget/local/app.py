@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from aiohttp import WSMsgType, web
 
 from ..protocol import SchemaError, check, validate_session
-from .engine import Session, effective_session, new_id
+from .engine import Session, effective_session, new_id, session_problem
 from .rtc import RtcCall
 
 _EXPIRES = {
@@ -332,9 +332,14 @@ class RealtimeServer:
 
     def _validated_session(self, session: Any) -> dict[str, Any] | web.Response:
         try:
-            return validate_session(session)
+            checked = validate_session(session)
         except SchemaError as exc:
             return _json_error(400, exc.message, code=exc.code, param=exc.param)
+        refused = session_problem(checked)
+        if refused is not None:
+            code, param, message = refused
+            return _json_error(400, message, code=code, param=param)
+        return checked
 
     async def _mint(self, request: web.Request) -> web.Response:
         refused = self._check_standard(self._presented_key(request))
@@ -577,8 +582,13 @@ class RealtimeServer:
                     code="call_forbidden",
                     param="call_id",
                 )
+        elif request.query.get("intent") == "transcription":
+            config = {"type": "transcription"}  # live captions: no model of its own
         elif "model" in request.query and "model" not in config:
             config = {**config, "model": request.query["model"]}
+            problem = session_problem(config)
+            if problem is not None:
+                return _json_error(400, problem[2], code=problem[0], param="model")
         protocols = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
         ]

@@ -152,6 +152,8 @@ class BrowserTransport:
             self.post(self._compose(message))
         elif message["op"] == "configure":
             self.post(self._configure(message))
+        elif message["op"] == "approve":
+            self.post(self._approve(message))
         elif message["op"] == "schema":
             # The page checks as the kernel does, with the schema of the kernel's own `openai`.
             self.post({"kind": "reply", "id": message["id"], "ok": True, "value": schema()})
@@ -204,6 +206,15 @@ class BrowserTransport:
         fields = {k: v for k, v in request["event"].items() if k != "type"}
         try:
             self._session.update_session(**fields)
+        except (events.InvalidEventError, RuntimeError) as exc:
+            return reply | {"ok": False, "error": str(exc)}
+        return reply | {"ok": True, "value": {}}
+
+    def _approve(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The user answered an MCP server's approval request in the page."""
+        reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
+        try:
+            self._session.approve(request["approval_request_id"], request["approve"])
         except (events.InvalidEventError, RuntimeError) as exc:
             return reply | {"ok": False, "error": str(exc)}
         return reply | {"ok": True, "value": {}}

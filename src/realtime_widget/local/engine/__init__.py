@@ -32,8 +32,9 @@ only, and refuse ``response.create``. Client events are checked against the SDK'
 (``protocol.py``): missing, unknown or badly typed fields get the API's ``error`` events,
 echoing the client's ``event_id``; so do the API's state errors
 (``conversation_already_has_active_response``, ``response_cancel_not_active``,
-``input_audio_buffer_commit_empty``, unknown item ids, ``cannot_update_voice``). At the maximum session duration the session sends ``session_expired``
-and closes. Session objects it reports mask MCP servers' credentials.
+``input_audio_buffer_commit_empty``, unknown item ids, ``cannot_update_voice``). At the
+maximum session duration the session sends ``session_expired`` and closes. Session objects it
+reports mask MCP servers' credentials.
 """
 
 from __future__ import annotations

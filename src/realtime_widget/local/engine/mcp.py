@@ -123,7 +123,6 @@ class McpServers(State):
             self._listed.add(label)
             item: dict[str, Any] = {
                 "id": new_id("item_"),
-                "object": "realtime.item",
                 "type": "mcp_list_tools",
                 "server_label": label,
                 "tools": [],
@@ -166,7 +165,6 @@ class McpServers(State):
 
         item: dict[str, Any] = {
             "id": new_id("item_"),
-            "object": "realtime.item",
             "type": "mcp_call",
             "server_label": server.label,
             "name": name,
@@ -212,7 +210,6 @@ class McpServers(State):
     ) -> None:
         item: dict[str, Any] = {
             "id": new_id("mcpr_"),
-            "object": "realtime.item",
             "type": "mcp_approval_request",
             "server_label": server.label,
             "name": name,

@@ -383,7 +383,7 @@ class Responses(McpServers):
         if response.task is not None and response.task is not asyncio.current_task():
             response.task.cancel()
         for output in response.outputs:
-            if output.item["status"] == "in_progress":
+            if output.item.get("status") == "in_progress":
                 self._close_output(response, output, "incomplete")
         usage = self._usage(response)
         self._tokens_used += usage["total_tokens"]

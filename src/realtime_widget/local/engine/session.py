@@ -263,8 +263,8 @@ class Session(TurnDetection, Transcription, Responses):
             )
             return
         item.setdefault("id", new_id("item_"))
-        item["object"] = "realtime.item"
         if item["type"] in ("message", "function_call", "function_call_output"):
+            item["object"] = "realtime.item"  # (MCP items have neither field in the API)
             item["status"] = "completed"
         entry = Item(item)
         if item["type"] == "message" and item["role"] == "user":
