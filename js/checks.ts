@@ -148,16 +148,23 @@ export class Checker {
       voice: ["RealtimeAudioConfigOutputParam", "voice"],
       transcription_model: ["AudioTranscriptionParam", "model"],
     }[what];
+    const values: string[] = [];
+    const collect = (raw: Node): void => {
+      const node = this.resolve(raw);
+      for (const branch of (node.anyOf as Node[] | undefined) ?? []) collect(branch);
+      for (const value of (node.enum as unknown[] | undefined) ?? []) values.push(String(value));
+    };
     const node = ((this.defs[definition]?.properties ?? {}) as Record<string, Node>)[field];
-    if (!node) return [];
-    const branches = (node.anyOf as Node[] | undefined) ?? [node];
-    return branches.flatMap((b) => ((this.resolve(b).enum as unknown[] | undefined) ?? []).map(String));
+    if (node) collect(node);
+    return values;
   }
 
   /** The reasoning efforts the SDK knows (for the Session panel). */
   efforts(): string[] {
     const reasoning = (this.defs.RealtimeReasoningParam?.properties ?? {}) as Record<string, Node>;
-    return ((reasoning.effort?.enum as unknown[] | undefined) ?? []).map(String);
+    const effort = reasoning.effort;
+    const branches = effort ? ((effort.anyOf as Node[] | undefined) ?? [effort]) : [];
+    return branches.flatMap((b) => ((this.resolve(b).enum as unknown[] | undefined) ?? []).map(String));
   }
 
   private resolve(node: Node): Node {
@@ -238,8 +245,10 @@ export class Checker {
       found = {};
       for (const [name, raw] of Object.entries((node.properties ?? {}) as Record<string, Node>)) {
         const prop = this.resolve(raw);
-        if (has(prop, "const")) found[name] = prop.const;
-        else if (Array.isArray(prop.enum) && prop.enum.length === 1) found[name] = prop.enum[0];
+        // An optional fixed field is wrapped to allow null: the fixed value is inside.
+        const fixed = ((prop.anyOf as Node[] | undefined) ?? [prop]).map((b) => this.resolve(b)).filter((b) => b.type !== "null");
+        if (fixed.length === 1 && has(fixed[0], "const")) found[name] = fixed[0].const;
+        else if (fixed.length === 1 && Array.isArray(fixed[0].enum) && fixed[0].enum.length === 1) found[name] = fixed[0].enum[0];
       }
       this.consts.set(node, found);
     }
@@ -259,6 +268,15 @@ export class Checker {
       this.unions.set(node, found);
     }
     return found;
+  }
+
+  /** Whether a value is of the kind a schema node describes (before its details). */
+  private enters(raw: Node, value: unknown): boolean {
+    const node = this.resolve(raw);
+    if (Array.isArray(node.anyOf)) return (node.anyOf as Node[]).some((b) => this.enters(b, value));
+    if (typeof node.type === "string") return typeOk(node.type, value) || (node.type === "number" && typeOk("integer", value));
+    if (has(node, "properties")) return isObject(value);
+    return !has(node, "const") && !has(node, "enum");
   }
 
   private checkAny(node: Node, value: unknown, path: string): Problem | null {
@@ -298,8 +316,10 @@ export class Checker {
       if (!found) return null;
       errors.push(found);
     }
-    const typed = errors.filter((e) => e.code !== "invalid_type");
-    if (typed.length) return typed[0];
+    // The branch the value's own type entered explains best (an object's deep mistake, a
+    // string's wrong value); only when none did is it a matter of type.
+    const entered = errors.filter((_, i) => this.enters(resolved[i], value));
+    if (entered.length) return entered[0];
     const kinds: string[] = [];
     for (const branch of resolved) {
       const kind = (branch.type as string | undefined) ?? (has(branch, "properties") ? "object" : undefined);

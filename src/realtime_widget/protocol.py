@@ -10,6 +10,10 @@ strictness, so a mistake is named before anything is sent:
   valid name (``Unknown parameter: 'session.instructoins'. Did you mean 'instructions'?``);
 - a few numeric bounds the API enforces but the SDK's types don't carry (:data:`BOUNDS`).
 
+And one leniency the API has that the SDK's request types don't spell out: an optional field
+may be ``null`` (the API reads it as unset or off: ``noise_reduction: null``, as the official
+Agents SDK sends).
+
 Open values stay open as in the API: models, voices and transcription models are any string;
 the SDK's known values are offered as suggestions (:func:`suggestions`), and a model the SDK
 marks deprecated gets a warning naming its successor (:func:`model_warning`), not a refusal.
@@ -88,17 +92,26 @@ def _close(node: Any) -> None:
     if isinstance(node, dict):
         if "properties" in node and "additionalProperties" not in node:
             node["additionalProperties"] = False
-        for name, prop in node.get("properties", {}).items():
+        required = set(node.get("required", []))
+        properties = node.get("properties", {})
+        for name, prop in list(properties.items()):
             bound = BOUNDS.get(name)
             if bound is not None and isinstance(prop, dict):
                 _bound(prop, bound)
             if name in MAX_ITEMS and isinstance(prop, dict) and prop.get("type") == "array":
                 prop["maxItems"] = MAX_ITEMS[name]
+            if name not in required and isinstance(prop, dict) and not _nullable(prop):
+                properties[name] = {"anyOf": [prop, {"type": "null"}]}
         for value in node.values():
             _close(value)
     elif isinstance(node, list):
         for value in node:
             _close(value)
+
+
+def _nullable(prop: SchemaNode) -> bool:
+    branches = prop.get("anyOf", [prop])
+    return any(b.get("type") == "null" for b in branches if isinstance(b, dict))
 
 
 def _bound(prop: SchemaNode, bound: tuple[float | None, float | None]) -> None:
@@ -112,7 +125,7 @@ def _bound(prop: SchemaNode, bound: tuple[float | None, float | None]) -> None:
 
 
 # Bump when what this module makes of the SDK's schema changes (the cache key includes it).
-_FORMAT = 1
+_FORMAT = 4
 
 
 def _cache_file() -> Path | None:
@@ -220,10 +233,15 @@ def suggestions(what: str) -> list[str]:
     True
     """
     definition, field = _SUGGESTED[what]
-    node = schema()["$defs"][definition]["properties"][field]
     values: list[str] = []
-    for branch in node.get("anyOf", [node]):
-        values.extend(str(v) for v in _resolve(branch).get("enum", []))
+
+    def collect(node: SchemaNode) -> None:
+        node = _resolve(node)
+        for branch in node.get("anyOf", []):
+            collect(branch)
+        values.extend(str(v) for v in node.get("enum", []))
+
+    collect(schema()["$defs"][definition]["properties"][field])
     return values
 
 
@@ -457,10 +475,12 @@ def _consts(node: SchemaNode) -> dict[str, Any]:
         found = {}
         for name, prop in node.get("properties", {}).items():
             prop = _resolve(prop)
-            if "const" in prop:
-                found[name] = prop["const"]
-            elif len(prop.get("enum", [])) == 1:
-                found[name] = prop["enum"][0]
+            # An optional fixed field is wrapped to allow null: the fixed value is inside.
+            fixed = [_resolve(b) for b in prop.get("anyOf", [prop]) if b.get("type") != "null"]
+            if len(fixed) == 1 and "const" in fixed[0]:
+                found[name] = fixed[0]["const"]
+            elif len(fixed) == 1 and len(fixed[0].get("enum", [])) == 1:
+                found[name] = fixed[0]["enum"][0]
         _CONSTS[id(node)] = found
     return found
 
@@ -479,6 +499,19 @@ def _union(node: SchemaNode) -> tuple[list[SchemaNode], list[SchemaNode], list[s
         found = (resolved, objects, keys)
         _UNIONS[id(node)] = found
     return found
+
+
+def _enters(node: SchemaNode, value: Any) -> bool:
+    """Whether a value is of the kind a schema node describes (before its details)."""
+    node = _resolve(node)
+    if "anyOf" in node:
+        return any(_enters(b, value) for b in node["anyOf"])
+    kind = node.get("type")
+    if isinstance(kind, str):
+        return _type_ok(kind, value) or (kind == "number" and _type_ok("integer", value))
+    if "properties" in node:
+        return isinstance(value, Mapping)
+    return "const" not in node and "enum" not in node
 
 
 def _check_any(node: SchemaNode, value: Any, path: str) -> SchemaError | None:
@@ -525,9 +558,11 @@ def _check_any(node: SchemaNode, value: Any, path: str) -> SchemaError | None:
         if error is None:
             return None
         errors.append(error)
-    typed = [e for e in errors if e.code != "invalid_type"]
-    if typed:
-        return typed[0]
+    # The branch the value's own type entered explains best (an object's deep mistake, a
+    # string's wrong value); only when none did is it a matter of type.
+    entered = [e for e, b in zip(errors, resolved, strict=True) if _enters(b, value)]
+    if entered:
+        return entered[0]
     kinds = []
     for branch in resolved:
         kind = branch.get("type") or ("object" if "properties" in branch else None)
