@@ -81,3 +81,20 @@ async def test_a_failed_transcription_shows_on_its_turn(page: Page, page_url: st
     )
     turn = page.locator(f"{VIEW} .rtw-user.rtw-failed")
     await turn.filter(has_text="(transcription failed: audio too short)").wait_for()
+
+
+async def test_a_transcription_session_shows_live_captions_and_no_replies(
+    open_page: Open, page: Page, local_server: LocalServer
+) -> None:
+    # The fake microphone's tone every 5 s is the speech; server VAD finds it.
+    widget, kernel = await open_page(
+        endpoint=local_server.base_url, session_type="transcription", turn_detection="default"
+    )
+    assert widget.session["type"] == "transcription"
+    widget.connect()
+    await kernel.wait(lambda: widget.status == "connected")
+    await page.locator(f"{VIEW} .rtw-user", has_text="seconds of speech)").wait_for(timeout=20_000)
+    await kernel.wait(lambda: any(t.role == "user" for t in widget.transcript))
+    assert not widget.events.filter("response.created")
+    with pytest.raises(RuntimeError, match="transcription session"):
+        widget.say("hello?")
