@@ -4,19 +4,22 @@ A handler (``@w.on("response.done")``) runs when its event reaches the kernel, l
 cell finished, on the thread of a widget message. What it prints would go to that message's
 parent, which JupyterLab shows only in its log console (hidden by default). So when ``on()`` is
 called from a cell, an output area (an ``ipywidgets.Output``) is displayed in that cell, and the
-handler's prints, warnings and tracebacks are routed into it.
+handler's prints, warnings and tracebacks are written into it.
 
-The routing costs nothing per event: the output area listens for one message id of its own,
-set once, and while a handler runs its thread's stdout/stderr name that id as their parent
-(ipykernel's per-thread parent header). Outside ipykernel, handlers run as they are.
+They are written into its ``outputs`` state, not captured by message id: a front end follows an
+Output's message id only while the cell that set it is still running (JupyterLab hooks the
+request's live future), and these handlers run after it. ``sys.stdout`` and ``sys.stderr`` are
+wrapped once by a router that sends a write to the output area named by a context variable, set
+while a handler runs (in its thread, or its task when it is a coroutine); every other write goes
+to the stream it wrapped, unchanged. Outside ipykernel, handlers run as they are.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
-import secrets
 import sys
 import threading
 import traceback
@@ -28,33 +31,92 @@ from .redact import redact
 
 Handler = Callable[[dict[str, Any]], Any]
 _KEEP = 64  # cells remembered (one output area each)
+_TAIL = 20_000  # characters an output area keeps: a chatty handler must not grow it forever
 
 
 class CellOutput:
-    """An output area shown in one cell, that handlers' output goes to."""
+    """An output area, shown in one cell, that handlers' output is written into."""
 
-    def __init__(self) -> None:
+    def __init__(self, show: bool = True) -> None:
         import ipywidgets
-        from IPython.display import display
 
-        self.msg_id = "rtw-handler-output-" + secrets.token_hex(8)
         self.widget = ipywidgets.Output()
-        self.widget.msg_id = self.msg_id  # the page's output area listens for this id
-        display(self.widget)  # type: ignore[no-untyped-call]
+        self._chunks: list[list[str]] = []  # [[stream name, text]], consecutive names merged
+        self._lock = threading.Lock()
+        if show:
+            from IPython.display import display
+
+            display(self.widget)  # type: ignore[no-untyped-call]
+
+    def write(self, name: str, text: str) -> None:
+        if not text:
+            return
+        with self._lock:
+            if self._chunks and self._chunks[-1][0] == name:
+                self._chunks[-1][1] += text
+            else:
+                self._chunks.append([name, text])
+            self._trim()
+            outputs = tuple(
+                {"output_type": "stream", "name": n, "text": t} for n, t in self._chunks
+            )
+        self.widget.outputs = outputs
+
+    def _trim(self) -> None:
+        size = sum(len(t) for _, t in self._chunks)
+        while size > _TAIL and self._chunks:
+            text = self._chunks[0][1]
+            cut = min(len(text), size - _TAIL)
+            if cut == len(text):
+                self._chunks.pop(0)
+            else:
+                self._chunks[0][1] = text[cut:]
+            size -= cut
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[None]:
-        parent = {"msg_id": self.msg_id, "msg_type": "execute_request", "session": "", "date": ""}
-        streams: list[Any] = [
-            s for s in (sys.stdout, sys.stderr) if hasattr(s, "set_thread_parent")
-        ]
-        tokens = [(s, s.set_thread_parent({"header": parent})) for s in streams]
+        _install_router()
+        token = _target.set(self)
         try:
             yield
         finally:
-            for stream, token in tokens:
-                stream.flush()
-                stream.reset_thread_parent(token)
+            _target.reset(token)
+
+
+_target: contextvars.ContextVar[CellOutput | None] = contextvars.ContextVar(
+    "realtime_widget_handler_output", default=None
+)
+
+
+class _Router:
+    """Stands in for ``sys.stdout``/``sys.stderr``: a write made while a handler runs goes to
+    its output area, any other to the stream wrapped (everything else is the wrapped stream's)."""
+
+    def __init__(self, name: str, stream: Any) -> None:
+        self._name = name
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        target = _target.get()
+        if target is None:
+            return int(self._stream.write(text) or 0)
+        target.write(self._name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _target.get() is None:
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _install_router() -> None:
+    """Wrap the current streams (again, if something replaced them since)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, _Router):
+            setattr(sys, name, _Router(name, stream))
 
 
 _lock = threading.Lock()

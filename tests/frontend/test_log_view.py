@@ -29,6 +29,9 @@ async def visible_rows(page: Page) -> list[dict[str, str]]:
 async def test_the_log_shows_both_directions_folds_deltas_filters_and_copies(
     page: Page, kernel: FakeKernel
 ) -> None:
+    # Muted: the fake microphone's looping tone would add speech turns of its own, and how many
+    # rows the virtualised list shows would then depend on when the tone landed.
+    await kernel.deliver({"kind": "mute", "muted": True})
     await connect(page, kernel)
     await say(kernel, "hello")
     await kernel_saw(page, "in", "response.done")
@@ -36,7 +39,13 @@ async def test_the_log_shows_both_directions_folds_deltas_filters_and_copies(
     await page.locator(ROWS, has_text="response.done").wait_for(timeout=WAIT)
     rows = await visible_rows(page)
     types = [(r["dir"], r["type"]) for r in rows]
-    assert ("in", "session.created") in types
+    assert not any(t.startswith("input_audio_buffer.") for _, t in types), types
+    # The first row may be scrolled out of the window the list renders: find it by its type.
+    await page.locator("#view-1 .rtw-log-type").select_option("session.created")
+    await page.wait_for_function(f"() => document.querySelectorAll('{ROWS}').length === 1")
+    assert [(r["dir"], r["type"]) for r in await visible_rows(page)] == [("in", "session.created")]
+    await page.locator("#view-1 .rtw-log-type").select_option("")
+    await page.locator(ROWS, has_text="response.done").wait_for(timeout=WAIT)
     assert ("out", "conversation.item.create") in types and ("out", "response.create") in types
     # Newest at the bottom: the response ends after it was asked for.
     assert types.index(("out", "response.create")) < types.index(("in", "response.done"))
