@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8888, help="JupyterLab's port (default 8888)")
     demo.add_argument("--no-browser", action="store_true", help="don't open a browser tab")
     demo.add_argument(
-        "--dir", default=None, help="where to put the notebooks (default ./realtime-widget-demo)"
+        "--dir", default=None, help="where to put the notebooks (default ~/realtime-widget-demo)"
     )
     return parser
 

@@ -7,7 +7,9 @@ works offline with no key.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +28,9 @@ def run_demo(*, port: int = 8888, open_browser: bool = True, directory: str | No
     if shutil.which("jupyter") is None and not _has_module("jupyterlab"):
         print("The demo needs JupyterLab: pip install 'realtime-widget[demo]'", file=sys.stderr)
         return 1
-    target = Path(directory or "realtime-widget-demo").resolve()
+    # In the home folder, not the current one: run from a clone, the demo must not leave an
+    # untracked folder inside the repository.
+    target = Path(directory or Path.home() / "realtime-widget-demo").expanduser().resolve()
     target.mkdir(parents=True, exist_ok=True)
     source = notebooks_source()
     for name in NOTEBOOKS:
@@ -37,7 +41,15 @@ def run_demo(*, port: int = 8888, open_browser: bool = True, directory: str | No
         if os.environ.get("OPENAI_API_KEY")
         else ("the bundled local server (no OPENAI_API_KEY: offline, no key needed)")
     )
+    if not _port_free(port):
+        busy, port = port, _any_free_port()
+        print(f"Port {busy} is in use; using {port}.", flush=True)
+    # Our own token, so the URL printed here opens the quickstart itself, logged in (JupyterLab's
+    # own banner links to the Launcher).
+    token = secrets.token_hex(24)
+    url = f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOKS[0]}?token={token}"
     print(f"realtime-widget demo in {target}, talking to {where}.", flush=True)
+    print(f"Open the quickstart: {url}", flush=True)
     command = [
         sys.executable,
         "-m",
@@ -45,6 +57,8 @@ def run_demo(*, port: int = 8888, open_browser: bool = True, directory: str | No
         f"--ServerApp.root_dir={target}",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",  # the printed URL must be where it serves
+        f"--IdentityProvider.token={token}",
         str(target / NOTEBOOKS[0]),
     ]
     if not open_browser:
@@ -60,6 +74,21 @@ def run_demo(*, port: int = 8888, open_browser: bool = True, directory: str | No
         return subprocess.call(command)
     except KeyboardInterrupt:
         return 0
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _any_free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _has_module(name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -22,14 +23,19 @@ def test_demo_serves_the_quickstart_and_never_overwrites_a_learners_copy(tmp_pat
                "--port", str(port), "--dir", str(tmp_path)]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert process.stderr is not None
-        token = None
-        for line in process.stderr:  # JupyterLab logs its URL once it serves
-            found = re.search(rf"127\.0\.0\.1:{port}/lab\?token=(\w+)", line)
-            if found:
-                token = found.group(1)
+        assert process.stdout is not None and process.stderr is not None
+        # The demo prints the quickstart's own URL, logged in; JupyterLab logs when it serves.
+        printed = [process.stdout.readline() for _ in range(2)][1]
+        found = re.search(
+            rf"http://127\.0\.0\.1:{port}/lab/tree/quickstart\.ipynb\?token=(\w+)", printed
+        )
+        assert found, printed
+        token = found.group(1)
+        for line in process.stderr:
+            if f"127.0.0.1:{port}/lab" in line:
                 break
-        assert token, "JupyterLab did not start"
+        page = httpx.get(found.group(0), timeout=10)
+        assert page.status_code == 200 and "JupyterLab" in page.text
         res = httpx.get(
             f"http://127.0.0.1:{port}/api/contents/quickstart.ipynb",
             params={"token": token},
@@ -47,3 +53,23 @@ def test_demo_copies_the_quickstart_into_a_new_folder(tmp_path: Path) -> None:
     from realtime_widget.demo import notebooks_source
 
     assert (notebooks_source() / "quickstart.ipynb").exists()
+
+
+def test_by_default_the_demo_works_in_the_home_folder_not_the_current_one(tmp_path: Path) -> None:
+    home, here = tmp_path / "home", tmp_path / "clone"
+    home.mkdir()
+    here.mkdir()
+    command = [sys.executable, "-m", "realtime_widget.cli", "demo", "--no-browser",
+               "--port", str(free_port())]  # fmt: skip
+    env = {**os.environ, "HOME": str(home)}
+    process = subprocess.Popen(command, cwd=here, env=env, stdout=subprocess.PIPE, text=True,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # printed once the notebooks are copied
+        assert str(home / "realtime-widget-demo") in first
+        assert (home / "realtime-widget-demo" / "quickstart.ipynb").exists()
+        assert list(here.iterdir()) == []
+    finally:
+        process.terminate()
+        process.wait(20)
