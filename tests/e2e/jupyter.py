@@ -31,7 +31,17 @@ def free_port() -> int:
 class JupyterServer:
     """``jupyter lab`` in a subprocess with its own config, runtime and workspace dirs."""
 
-    def __init__(self, root: Path, state: Path, *, comms: str = "perCommTarget") -> None:
+    def __init__(
+        self,
+        root: Path,
+        state: Path,
+        *,
+        comms: str = "perCommTarget",
+        python: str = sys.executable,
+        path: str | None = None,
+    ) -> None:
+        self.python = python  # another environment's, to test an install of the wheel
+        self.path = path  # its PATH, when it must not find tools the suite has (Node)
         self.root = root
         self.state = state
         self.port = free_port()
@@ -53,6 +63,10 @@ class JupyterServer:
             IPYTHONDIR=str(self.state / "ipython"),
         )
         env.pop("OPENAI_API_KEY", None)  # the tests talk to the local server only
+        if self.path is not None:
+            env["PATH"] = self.path
+            for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
+                env.pop(name, None)
         env["REALTIME_WIDGET_SENTINEL_KEY"] = SENTINEL_KEY
         return env
 
@@ -75,7 +89,7 @@ class JupyterServer:
         widgets.mkdir(parents=True, exist_ok=True)
         (widgets / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
         command = [
-            sys.executable, "-m", "jupyterlab",
+            self.python, "-m", "jupyterlab",
             "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={self.port}",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
