@@ -19,6 +19,9 @@ from tests.frontend.page_server import serve_page
 
 from stats import median, p95
 
+# Figures that are inputs or follow from them (a rate a timer sets, a ring size): settings.
+SETTINGS = {"frontend.events_appended", "frontend.events_per_s", "frontend.log_records_held"}
+
 CALL = "[...window.__rtw_calls][0]"
 
 # A page-side measurement: frame intervals (ms) for `seconds`, appending `rate` events a second

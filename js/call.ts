@@ -439,6 +439,7 @@ export class Call extends Emitter<CallEvents> {
     if ((event.type === "session.created" || event.type === "session.updated") && typeof e.session === "object" && e.session) {
       this.session = e.session as Record<string, unknown>;
     } else if (event.type === "output_audio_buffer.started" || event.type === "response.output_audio.delta") {
+      if (!this.audioSeen) this.timings.audio = now(); // the call's first audio from the model
       this.audioSeen = true;
     } else if (event.type === "error" && (e.error as Record<string, unknown> | undefined)?.code === "session_expired") {
       this.expired = true; // the server closes next: say why, not just "closed"

@@ -20,7 +20,8 @@ const setStatus = (status, error = null) => {
   document.getElementById("status").textContent = error ? `${status}: ${error}` : status;
 };
 
-plain.connect = async function connect() {
+/** Connect; with `greet`, say "hello" as soon as the channel opens (for time to first audio). */
+plain.connect = async function connect(greet = false) {
   setStatus("connecting");
   plain.events = [];
   plain.timings = { start: performance.now() };
@@ -38,6 +39,9 @@ plain.connect = async function connect() {
   channel.onmessage = (e) => {
     const event = JSON.parse(e.data);
     event.__t = performance.now();
+    if (event.type === "output_audio_buffer.started" && plain.timings.audio === undefined) {
+      plain.timings.audio = event.__t; // the call's first audio from the model
+    }
     plain.events.push(event);
     plain.waiters = plain.waiters.filter((w) => !w(event));
   };
@@ -60,6 +64,11 @@ plain.connect = async function connect() {
   await opened;
   plain.timings.open = performance.now();
   setStatus("connected");
+  if (greet) {
+    const text = { type: "input_text", text: "hello" };
+    plain.send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [text] } });
+    plain.send({ type: "response.create" });
+  }
 };
 
 plain.send = (event) => plain.channel.send(JSON.stringify(event));
