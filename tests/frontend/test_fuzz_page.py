@@ -52,6 +52,11 @@ def examples(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
     return found
 
 
+# Drawn at import, while the suite collects: during a test, the local server's thread (aiortc)
+# uses the `random` module, and hypothesis would take that for the strategies' own use.
+EVENTS = examples(event_strategy(), 400)
+MESSAGES = examples(kernel_message(), 300)
+
 FEED = f"""(batch) => {{
   const call = {CALL};
   for (const event of batch.events) call.record("in", event);
@@ -69,8 +74,7 @@ async def test_arbitrary_events_and_kernel_messages_never_break_the_page(
     await quiet(page, kernel)
     for tab in ("log", "session", "audio", "compose", "transcript"):
         await open_tab(page, "#view-1", tab)  # every panel drawn and listening
-    events = examples(event_strategy(), 400)
-    messages = examples(kernel_message(), 300)
+    events, messages = EVENTS, MESSAGES
     for start in range(0, 400, 50):
         batch = {"events": events[start : start + 50], "messages": messages[start : start + 40]}
         await page.evaluate(FEED, json.loads(json.dumps(batch)))
