@@ -11,6 +11,7 @@ from .session.log import EventLog
 from .session.metrics import Metrics, Prices
 from .session.tools import Tool
 from .widget import RealtimeWidget
+from .workbench import Experiment, Results, Scenario, check
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,7 @@ __all__ = [
     "Conversation",
     "Endpoint",
     "EventLog",
+    "Experiment",
     "InvalidEventError",
     "Metrics",
     "Prices",
@@ -28,7 +30,10 @@ __all__ = [
     "RealtimeWidget",
     "Reply",
     "Request",
+    "Results",
+    "Scenario",
     "Tool",
     "Transcript",
     "__version__",
+    "check",
 ]

@@ -55,6 +55,21 @@ def user_text(text: str) -> dict[str, Any]:
     }
 
 
+def user_audio(pcm16: bytes) -> dict[str, Any]:
+    """A user turn of recorded speech: 24 kHz mono PCM16, as the API takes it in an item."""
+    import base64
+
+    audio = base64.b64encode(pcm16).decode("ascii")
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_audio", "audio": audio}],
+        },
+    }
+
+
 def response_create(**response: Any) -> dict[str, Any]:
     event: dict[str, Any] = {"type": "response.create"}
     if response:

@@ -491,31 +491,49 @@ class Session(traitlets.HasTraits):
             return update
         return self.send(update)[0]
 
-    def say(self, text: str = "", *, image: Any = None, **response: Any) -> Request:
+    def say(
+        self, text: str = "", *, image: Any = None, audio: bytes | None = None, **response: Any
+    ) -> Request:
         """Add a user turn (text, an image, or both) and ask for a response (``response``:
         per-response overrides such as ``instructions`` or ``reasoning``).
 
-        ``image`` is a path, bytes, a PIL image or a numpy array (see ``images.py``). The
+        ``image`` is a path, bytes, a PIL image or a numpy array (see ``images.py``);
+        ``audio`` is a recorded spoken turn, 24 kHz mono PCM16 (``workbench.audio.pcm16``
+        reads WAV, MP3 or OGG files into it). The
         response waits if one is active (the API allows one at a time) or tools are still
         running. Returns a :class:`Request`: ``wait_for("response.done", reply_to=request)``
         waits for its reply.
 
         >>> request = w.say("What is in this picture?", image="photo.jpg")  # doctest: +SKIP
         """
-        return self._say(text, image, secrets.token_hex(6), response)
+        return self._say(text, image, secrets.token_hex(6), response, audio)
 
-    def _say(self, text: str, image: Any, tag: str, response: dict[str, Any]) -> Request:
+    def _say(
+        self,
+        text: str,
+        image: Any,
+        tag: str,
+        response: dict[str, Any],
+        audio: bytes | None = None,
+    ) -> Request:
         if self.config.get("type") == "transcription":
             raise RuntimeError(
                 "This is a transcription session (live captions, no replies): there is no "
                 "response to ask for. Make a RealtimeWidget without session_type= to talk."
             )
-        if image is None and not text:
+        if audio is not None:
+            if text or image is not None:
+                raise ValueError("A spoken turn (audio=) is a turn of its own: no text or image.")
+            if not audio:
+                raise ValueError("audio= is empty: a spoken turn needs some PCM16 samples.")
+        elif image is None and not text:
             raise ValueError("say() needs some text, an image, or both.")
         metadata = dict(response.pop("metadata", None) or {})
         metadata[_TAG] = tag
         create = client_events.prepare(client_events.response_create(**response, metadata=metadata))
-        if image is None:
+        if audio is not None:
+            turn = client_events.user_audio(audio)
+        elif image is None:
             turn = client_events.user_text(text)
         else:
             limit = (
@@ -527,7 +545,13 @@ class Session(traitlets.HasTraits):
         return Request(tag, create)
 
     def ask(
-        self, text: str = "", *, image: Any = None, timeout: float = 60.0, **response: Any
+        self,
+        text: str = "",
+        *,
+        image: Any = None,
+        audio: bytes | None = None,
+        timeout: float = 60.0,
+        **response: Any,
     ) -> asyncio.Future[Reply]:
         """Like :meth:`say`, and a future of the reply (a :class:`Reply`: its text, and
         whether it was ``interrupted``).
@@ -554,7 +578,7 @@ class Session(traitlets.HasTraits):
 
         done.add_done_callback(settle)
         try:
-            self._say(text, image, tag, response)
+            self._say(text, image, tag, response, audio)
         except Exception:
             done.cancel()
             raise
