@@ -5,7 +5,7 @@ from .events import InvalidEventError
 from .providers.openai import RealtimeAuthError
 from .session.budgets import BudgetExceeded
 from .session.conversation import Conversation, Transcript
-from .session.core import Reply, Request
+from .session.core import Reply, Request, Session
 from .session.dispatch import CallEnded
 from .session.log import EventLog
 from .session.metrics import Metrics, Prices
@@ -32,6 +32,7 @@ __all__ = [
     "Request",
     "Results",
     "Scenario",
+    "Session",
     "Tool",
     "Transcript",
     "__version__",

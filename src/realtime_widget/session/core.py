@@ -137,6 +137,30 @@ class Request:
     event: dict[str, Any]
 
 
+class _Saved:
+    """The transport of a loaded session: there is no call to make."""
+
+    max_message_bytes = DEFAULT_MAX_MESSAGE_BYTES
+
+    def open_call(self) -> None:
+        raise RuntimeError(
+            "A loaded session is a record: it has no call. Make a RealtimeWidget (or an "
+            "Experiment) to talk again."
+        )
+
+    def close_call(self) -> None:
+        pass
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        raise RuntimeError("A loaded session is a record: it sends nothing.")
+
+    def waiting_problem(self) -> str | None:
+        return "A loaded session is a record: no event will come."
+
+    def wait_hint(self) -> str:
+        return "A loaded session has no call."
+
+
 def merge_config(config: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """A partial session update laid over a config: ``audio.input/output`` merge, the rest
     replaces."""
@@ -234,6 +258,48 @@ class Session(traitlets.HasTraits):
             self._notice(text)
             warnings.warn(text, FutureWarning, stacklevel=3)
 
+    # --- a saved session ---------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Any) -> Session:
+        """A saved session (what ``log_path=`` or ``events.to_jsonl()`` wrote) back as Python
+        objects: its conversation, transcript, metrics and event log, with no key and no call.
+
+        >>> saved = Session.load("session.jsonl")  # doctest: +SKIP
+        >>> saved.transcript.to_markdown(); saved.metrics.to_dataframe()  # doctest: +SKIP
+        """
+        records = EventLog.read_jsonl(path)
+        config: dict[str, Any] = {}
+        for record in records:  # the session as it was last asked for, else as the server had it
+            session = record.event.get("session")
+            if isinstance(session, dict) and record.type in ("session.update", "session.created"):
+                config = {**config, **session} if record.direction == "out" else config or session
+        saved = cls(
+            {k: v for k, v in config.items() if k not in ("id", "object", "expires_at")},
+            endpoint=Endpoint("saved://session", None, "bearer", "saved"),
+            log_size=max(len(records), 1),
+        )
+        saved.attach(_Saved())
+        saved._restore(records)
+        return saved
+
+    def _restore(self, records: list[EventRecord]) -> None:
+        """Rebuild what the events say, running nothing (no tools, no handlers, no sends)."""
+        self.events.extend(records)
+        for record in records:
+            if record.direction == "in":
+                if record.type in CONVERSATION_FOLLOWS:
+                    self.conversation.apply(record.event)
+                if record.type in METRICS_FOLLOWS:
+                    self.metrics.apply(record)
+                if record.type in ("session.created", "session.updated"):
+                    session = record.event.get("session")
+                    if isinstance(session, dict):
+                        self.server_session = session
+            elif record.type == "response.create":
+                self.metrics.apply(record)
+        self.set_trait("totals", self.metrics.totals())
+
     # --- wiring -----------------------------------------------------------------------------
 
     def attach(self, transport: Transport) -> None:
@@ -295,6 +361,8 @@ class Session(traitlets.HasTraits):
         ``connected``), and events sent meanwhile wait for it."""
         if self.live:
             return
+        if isinstance(self._transport, _Saved):
+            self._transport.open_call()  # says why a loaded session cannot call
         refusal = self.budget.refusal(self.metrics.totals()["cost"])
         if refusal is not None:
             self._notice(refusal)

@@ -108,6 +108,37 @@ class EventLog:
     def types(self) -> list[str]:
         return [r.type for r in self.snapshot()]
 
+    @staticmethod
+    def read_jsonl(path: str | Path) -> list[EventRecord]:
+        """The records a JSON-lines file holds (what ``to_jsonl`` or ``log_path=`` wrote)."""
+        target = Path(path).expanduser()
+        if not target.exists():
+            raise FileNotFoundError(
+                f"No saved session at {target}: w.events.to_jsonl(path) or "
+                "RealtimeWidget(log_path=...) writes one."
+            )
+        records = []
+        with target.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                    records.append(
+                        EventRecord(
+                            data["direction"],
+                            data["event"],
+                            float(data["t_browser"]),
+                            float(data["t_kernel"]),
+                        )
+                    )
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ValueError(
+                        f"{target}, line {number}, is not an event record ({exc!r}): was it "
+                        "written by to_jsonl() or log_path=?"
+                    ) from None
+        return records
+
     def to_jsonl(self, path: str | Path) -> Path:
         """Write the log as JSON lines (one record each); returns the path."""
         target = Path(path)
