@@ -152,15 +152,20 @@ async def throughput(lab: Lab, server: LocalServer, count: int) -> dict[str, flo
         await lab.kernel(
             f"errs = w.events.filter('error')[-{count}:]\n"
             "print(json.dumps([len(errs), errs[0].t_kernel, errs[-1].t_kernel,"
+            " errs[0].t_browser, errs[-1].t_browser,"
             " len({e.event['error']['event_id'] for e in errs})]))"
         )
     )
-    received, first, last, distinct = stats
+    received, first, last, page_first, page_last, distinct = stats
     await lab.kernel("w.disconnect()")
     return {
         "throughput.events": float(received),
         "throughput.lost": float(count - distinct),
         "throughput.events_per_s": received / max((last - first) / 1000, 1e-6),
+        # The same events' arrival in the page (its clock, same run): what the server and the
+        # data channel deliver, the ceiling of what the page can pass on to the kernel.
+        "throughput.page_arrivals_per_s": received / max((page_last - page_first) / 1000, 1e-6),
+        "throughput.kernel_over_page_arrivals": (page_last - page_first) / max(last - first, 1e-6),
     }
 
 

@@ -449,6 +449,17 @@ export class Call extends Emitter<CallEvents> {
   private record(dir: "in" | "out", event: RealtimeEvent): void {
     const record: EventRecord = { dir, t: now(), event };
     this.bridge.event(record);
+    this.show(record);
+  }
+
+  /** A saved session's events, drawn as if they happened here (the kernel has them already:
+   * nothing goes back to it, and nothing is sent to any server). */
+  replay(records: EventRecord[]): void {
+    for (const record of records) this.show(record);
+  }
+
+  private show(record: EventRecord): void {
+    const { dir, event } = record;
     this.log.append(record);
     if (dir === "in") this.follow(event);
     if (dir === "in" && this.transcript.apply(event)) this.emit("transcript", null);

@@ -55,6 +55,7 @@ export type KernelMessage =
   | { kind: "mute"; muted: boolean }
   | { kind: "ping" }
   | { kind: "turn"; figures: TurnFigures }
+  | { kind: "replay"; events: EventRecord[] }
   | { kind: "reply"; id: number; ok: true; value: unknown }
   | { kind: "reply"; id: number; ok: false; error: string };
 
@@ -81,6 +82,13 @@ export function parseKernelMessage(raw: unknown): KernelMessage | null {
       if (!isObject(f) || typeof f.response_id !== "string") return null;
       const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
       return { kind: "turn", figures: { response_id: f.response_id, latency_ms: num(f.latency_ms), cost: num(f.cost) } };
+    }
+    case "replay": {
+      if (!Array.isArray(raw.events)) return null;
+      const ok = (r: unknown): boolean =>
+        isObject(r) && (r.dir === "in" || r.dir === "out") && typeof r.t === "number" &&
+        isObject(r.event) && typeof r.event.type === "string";
+      return raw.events.every(ok) ? { kind: "replay", events: raw.events as EventRecord[] } : null;
     }
     case "reply":
       if (typeof raw.id !== "number" || typeof raw.ok !== "boolean") return null;

@@ -35,6 +35,7 @@ const initialize: Initialize = ({ model }) => {
     else if (msg.kind === "send") call.send(msg.events);
     else if (msg.kind === "turn") call.turnFigures(msg.figures);
     else if (msg.kind === "ping") call.answerPing();
+    else if (msg.kind === "replay") call.replay(msg.events);
   });
   // A page loaded this widget: if the kernel thinks a call is live, it pings, and only the page
   // that really holds the call answers (after a reload, none does and the kernel ends it).

@@ -87,6 +87,11 @@ class Endpoint:
         return {"Authorization": f"Bearer {self.api_key}"}
 
     def missing_key_message(self) -> str:
+        if self.name == "saved":
+            return (
+                "This shows a saved session: it has no call. Make a RealtimeWidget (or an "
+                "Experiment) to talk again."
+            )
         if self.name == "azure":
             return (
                 "No Azure OpenAI key: pass api_key=... or set AZURE_OPENAI_API_KEY in the "

@@ -23,7 +23,7 @@ from .redact import mask, mask_tool_credentials
 from .session.conversation import Conversation, Transcript
 from .session.core import Reply, Request, Session, merge_config
 from .session.dispatch import Handler
-from .session.log import EventLog
+from .session.log import EventLog, EventRecord
 from .session.metrics import Metrics, Prices, TurnMetrics
 from .session.tools import Tool, ToolRegistry, ToolResult
 from .transports.browser import BrowserTransport
@@ -59,6 +59,10 @@ _OWN_KWARGS = (
     "session_type",
 )
 # The session's traits the views show, mirrored as they change.
+# A replay goes to the page in batches of at most this many events, and events due within a
+# tick of each other travel together.
+_REPLAY_BATCH = 500
+_REPLAY_TICK = 0.01  # s
 _MIRRORED = ("status", "error", "call_id", "totals", "notices", "config")
 
 
@@ -295,6 +299,60 @@ class RealtimeWidget(anywidget.AnyWidget):
         >>> answer = await w.ask("What is 2 + 2?")  # doctest: +SKIP
         """
         return self._core.ask(text, image=image, timeout=timeout, **response)
+
+    def replay(self, source: Any, speed: float | None = 1.0) -> Any:
+        """Play a saved session into this widget's views (and its Python objects), with its
+        original timing (``speed=2`` twice as fast; ``None``: all at once), for teaching and
+        demos. ``source`` is a path (what ``log_path=`` or ``events.to_jsonl()`` wrote) or a
+        loaded :class:`Session`. Nothing is sent to any server.
+
+        With a timing, returns a task a cell can await; ``None`` returns when it is drawn.
+
+        >>> await w.replay("session.jsonl", speed=2)  # doctest: +SKIP
+        """
+        if self._core.live:
+            raise RuntimeError(
+                "Disconnect first: a replay draws into the views a live call is using."
+            )
+        if speed is not None and not speed > 0:
+            raise ValueError(
+                f"speed is a positive factor (2 = twice as fast) or None, not {speed}."
+            )
+        if isinstance(source, Session):
+            records = source.events.snapshot()
+        else:
+            records = EventLog.read_jsonl(source)
+        if speed is None:
+            for start in range(0, len(records), _REPLAY_BATCH):
+                self._replay_batch(records[start : start + _REPLAY_BATCH])
+            return None
+        return asyncio.ensure_future(self._replay_timed(records, speed))
+
+    async def _replay_timed(self, records: list[EventRecord], speed: float) -> None:
+        if not records:
+            return
+        loop = asyncio.get_running_loop()
+        began, first = loop.time(), records[0].t_kernel
+        batch: list[EventRecord] = []
+        for record in records:
+            due = (record.t_kernel - first) / 1000 / speed - (loop.time() - began)
+            if due > _REPLAY_TICK:  # the schedule of the replay itself, as the session had it
+                self._replay_batch(batch)
+                batch = []
+                await asyncio.sleep(due)
+            batch.append(record)
+        self._replay_batch(batch)
+
+    def _replay_batch(self, batch: list[EventRecord]) -> None:
+        if not batch:
+            return
+        self._browser.post(
+            {
+                "kind": "replay",
+                "events": [{"dir": r.direction, "t": r.t_kernel, "event": r.event} for r in batch],
+            }
+        )
+        self._core._restore(batch)
 
     def approve(self, request_id: str, approve: bool = True, reason: str | None = None) -> None:
         """Answer an MCP server's approval request (or pass ``mcp_approval=`` a callback that

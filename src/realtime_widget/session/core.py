@@ -137,6 +137,10 @@ class Request:
     event: dict[str, Any]
 
 
+# Where a loaded session "is": nowhere to call (connect() says so).
+SAVED_ENDPOINT = Endpoint("saved://session", None, "bearer", "saved")
+
+
 class _Saved:
     """The transport of a loaded session: there is no call to make."""
 
@@ -276,7 +280,7 @@ class Session(traitlets.HasTraits):
                 config = {**config, **session} if record.direction == "out" else config or session
         saved = cls(
             {k: v for k, v in config.items() if k not in ("id", "object", "expires_at")},
-            endpoint=Endpoint("saved://session", None, "bearer", "saved"),
+            endpoint=SAVED_ENDPOINT,
             log_size=max(len(records), 1),
         )
         saved.attach(_Saved())
@@ -296,9 +300,28 @@ class Session(traitlets.HasTraits):
                     session = record.event.get("session")
                     if isinstance(session, dict):
                         self.server_session = session
+                if record.type == "response.done":
+                    response = record.event.get("response")
+                    response_id = response.get("id") if isinstance(response, dict) else None
+                    turn = self.metrics.turn(response_id) if isinstance(response_id, str) else None
+                    for listener in self._turn_listeners if turn is not None else ():
+                        listener(turn)  # type: ignore[arg-type]
             elif record.type == "response.create":
                 self.metrics.apply(record)
         self.set_trait("totals", self.metrics.totals())
+
+    def show(self) -> Any:
+        """The widget's views of this (loaded) session: transcript, log, figures, no call.
+
+        >>> Session.load("session.jsonl").show()  # doctest: +SKIP
+        """
+        from ..widget import RealtimeWidget
+
+        widget = RealtimeWidget(endpoint=SAVED_ENDPOINT)
+        if self.config:
+            widget._core._set_config(dict(self.config))  # shown as it was, not re-validated
+        widget.replay(self, speed=None)
+        return widget
 
     # --- wiring -----------------------------------------------------------------------------
 
