@@ -7,7 +7,7 @@ expect; ``Results`` is the runs as objects, a table, a per-variant comparison an
 
 from . import checks as check
 from .checks import Check
-from .experiment import Experiment, Scenario
+from .experiment import Case, Experiment, Scenario
 from .results import Results, Run
 
-__all__ = ["Check", "Experiment", "Results", "Run", "Scenario", "check"]
+__all__ = ["Case", "Check", "Experiment", "Results", "Run", "Scenario", "check"]

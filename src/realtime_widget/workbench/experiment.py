@@ -36,6 +36,18 @@ _KWARGS = ("model", "instructions", "voice", "output_modalities", "turn_detectio
 Turn = Any  # text, an audio file's path, or (samples, rate)
 
 
+@dataclass(frozen=True)
+class Case:
+    """One run of an experiment's plan, named for a test id: ``variant/scenario#repeat``."""
+
+    variant: str
+    scenario: str
+    repeat: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.variant}/{self.scenario}#{self.repeat}"
+
+
 @dataclass
 class Scenario:
     """A situation to try: its user turns in order (text, or recorded speech: an audio file's
@@ -116,6 +128,24 @@ class Experiment:
                 raise type(exc)(f"Variant {name!r}: {exc}") from None
             self.variants[name] = (config, variant_tools)
         self._spent = 0.0
+
+    def cases(self) -> list[Case]:
+        """The runs as pytest cases: a prompt regression suite in a repository.
+
+        >>> @pytest.mark.parametrize("case", exp.cases(), ids=str)   # doctest: +SKIP
+        ... async def test_prompts(case):
+        ...     (await exp.run_case(case)).assert_passed()
+        """
+        return [Case(variant, scenario.name, repeat) for variant, scenario, repeat in self.plan()]
+
+    async def run_case(self, case: Case) -> Run:
+        """One run of the plan, on its own (a pytest case); the cost cap counts across cases."""
+        scenario = next((s for s in self.scenarios if s.name == case.scenario), None)
+        if scenario is None or case.variant not in self.variants:
+            raise KeyError(f"{case} is not a case of this experiment: see exp.cases().")
+        run = await self._run_one(case.variant, scenario, case.repeat)
+        self._spent += run.cost
+        return run
 
     def plan(self) -> list[tuple[str, Scenario, int]]:
         """The runs, in order: every variant × scenario × repeat."""

@@ -42,6 +42,17 @@ class Run:
         """Ran to the end and passed every check."""
         return not self.error and all(ok for ok, _ in self.checks.values())
 
+    def assert_passed(self) -> None:
+        """Raise ``AssertionError`` saying what failed (a pytest case's last line)."""
+        if self.error:
+            raise AssertionError(f"{self.variant}/{self.scenario}: the run failed: {self.error}")
+        failed = [f"{name}: {detail}" for name, (ok, detail) in self.checks.items() if not ok]
+        if failed:
+            said = " / ".join(self.replies)
+            raise AssertionError(
+                f"{self.variant}/{self.scenario}: " + "; ".join(failed) + f" (replies: {said!r})"
+            )
+
     @property
     def latency_ms(self) -> float | None:
         """The median of the turns' latencies."""
