@@ -211,3 +211,27 @@ def test_an_experiment_runs_under_nbclient_with_no_browser(tmp_path: Path) -> No
     client.execute()
     printed = notebook.cells[1].outputs[0]["text"]
     assert json.loads(printed) == {"a": 1.0, "b": 1.0}
+
+
+async def test_the_grid_shows_every_run_with_its_marks_figures_voice_and_log() -> None:
+    import io
+    import wave
+
+    exp = Experiment(
+        variants={"terse": {}, "warm": {"instructions": "Be warm."}},
+        scenarios=[
+            Scenario("greeting", ["hello"], expect=[check.contains("hello")]),
+            Scenario("farewell", ["bye"], expect=[check.contains("hello")]),
+        ],
+        endpoint="local",
+    )
+    results = await exp.run(progress=False)
+    voice = results[0].audio()
+    with wave.open(io.BytesIO(voice)) as wav:  # the model's voice, from the socket's deltas
+        assert wav.getframerate() == 24_000 and wav.getnframes() > 24_000 // 10
+    grid = results.show().data
+    assert grid.count("<th>terse</th>") == 1 and grid.count("<th>farewell</th>") == 1
+    assert grid.count("<audio") == 4  # every run spoke
+    assert grid.count("✓ contains(&#x27;hello&#x27;)") == 2  # passed where it said hello
+    assert "✗ contains(&#x27;hello&#x27;): not in &#x27;You said: bye&#x27;" in grid
+    assert "50% passed" in grid and "events</summary>" in grid

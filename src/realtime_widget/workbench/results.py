@@ -3,8 +3,12 @@ a table, a comparison per variant, and files that load again with no key."""
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
 import statistics
+import wave
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +17,8 @@ from typing import Any
 from ..session.log import EventLog, EventRecord
 
 RUNS_FILE = "runs.jsonl"
+AUDIO_RATE = 24_000  # the Realtime API's PCM16 output
+SHOWN_AUDIO_S = 30  # a grid cell's player holds at most this much of a run's voice
 
 
 @dataclass
@@ -58,6 +64,22 @@ class Run:
         """The median of the turns' latencies."""
         known = [t for t in self.latencies_ms if t is not None]
         return statistics.median(known) if known else None
+
+    def audio(self) -> bytes:
+        """The model's voice in this run, as a WAV file's bytes (24 kHz mono; empty of frames
+        when it only wrote text). From the WebSocket's ``response.output_audio.delta`` events."""
+        pcm = b"".join(
+            base64.b64decode(e["event"].get("delta") or "")
+            for e in self.events
+            if e["dir"] == "in" and e["event"].get("type") == "response.output_audio.delta"
+        )
+        return _wav(pcm)
+
+    def play(self) -> Any:
+        """An audio player of the model's voice in this run, for a notebook cell."""
+        from IPython.display import Audio
+
+        return Audio(self.audio())  # type: ignore[no-untyped-call]
 
     @property
     def log(self) -> EventLog:
@@ -160,6 +182,40 @@ class Results:
 
         return pd.DataFrame.from_dict(self.summary(), orient="index")
 
+    def show(self) -> Any:
+        """The runs as a grid: a row per scenario, a column per variant; each cell holds its
+        runs' check marks, replies, latency, cost, the model's voice and the run's event log."""
+        from IPython.display import HTML
+
+        return HTML(self._grid())  # type: ignore[no-untyped-call]
+
+    def _repr_html_(self) -> str:
+        return self._grid()
+
+    def _grid(self) -> str:
+        variants = list(dict.fromkeys(r.variant for r in self.runs))
+        scenarios = list(dict.fromkeys(r.scenario for r in self.runs))
+        head = "".join(f"<th>{html.escape(v)}</th>" for v in variants)
+        rows = []
+        for scenario in scenarios:
+            cells = "".join(
+                "<td>"
+                + "".join(_cell(r) for r in self.filter(variant=v, scenario=scenario))
+                + "</td>"
+                for v in variants
+            )
+            rows.append(f"<tr><th>{html.escape(scenario)}</th>{cells}</tr>")
+        summary = "".join(
+            f"<td>{s['pass_rate']:.0%} passed · {_ms(s['median_latency_ms'])} · "
+            f"${s['cost']:.4f}</td>"
+            for s in self.summary().values()
+        )
+        return (
+            '<table class="rtw-results" style="border-collapse:collapse;text-align:left">'
+            f"<thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}"
+            f"<tr><th>all</th>{summary}</tr></tbody></table>"
+        )
+
     def save(self, folder: str | Path) -> Path:
         """Write the runs (one JSON line each, events included) to ``folder``; load them again
         with :meth:`Results.load`, with no key and no call."""
@@ -180,6 +236,53 @@ class Results:
             )
         with file.open(encoding="utf-8") as lines:
             return cls([Run.from_json(json.loads(line)) for line in lines if line.strip()])
+
+
+def _wav(pcm: bytes) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(AUDIO_RATE)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def _cell(run: Run) -> str:
+    """One run in the grid: a mark, the replies, figures, the voice, the checks and the log."""
+    if run.error:
+        return (
+            f'<div style="margin:4px 0"><b title="#{run.repeat}">✗</b> '
+            f"<i>{html.escape(run.error)}</i></div>"
+        )
+    mark = "✓" if run.passed else "✗"
+    replies = " / ".join(html.escape(r) for r in run.replies)
+    figures = f"{_ms(run.latency_ms)} · ${run.cost:.4f}"
+    checks = "".join(
+        f"<li>{'✓' if ok else '✗'} {html.escape(name)}"
+        + (f": {html.escape(detail)}" if detail and not ok else "")
+        + "</li>"
+        for name, (ok, detail) in run.checks.items()
+    )
+    voice = run.audio()
+    player = ""
+    if len(voice) > 44:  # more than a WAV header
+        voice = voice[: 44 + SHOWN_AUDIO_S * AUDIO_RATE * 2]
+        src = "data:audio/wav;base64," + base64.b64encode(voice).decode("ascii")
+        player = f'<audio controls preload="none" src="{src}" style="height:28px"></audio>'
+    log = "".join(
+        f"<li>{e['dir']} {html.escape(str(e['event'].get('type')))}</li>" for e in run.events
+    )
+    return (
+        f'<div style="margin:4px 0;padding:4px;border-top:1px solid #ddd">'
+        f'<b title="repeat #{run.repeat}">{mark}</b> {replies}<br><small>{figures}</small>'
+        f"{player}<ul style='margin:2px 0'>{checks}</ul>"
+        f"<details><summary>{len(run.events)} events</summary><ol>{log}</ol></details></div>"
+    )
 
 
 def _p95(ordered: list[float]) -> float | None:
