@@ -4,7 +4,10 @@
   channel open, and to the model's first audio for a greeting (goal: within 1.10×);
 - event round trip kernel → browser → peer → browser → kernel vs a bare custom-message echo
   plus a bare data-channel echo (goal: within 1.25×, p95 under 20 ms);
-- server → kernel throughput, none lost (goal: 2,000 events/s);
+- server → kernel throughput, none lost, with the page's own arrival rate in the same run (the
+  local server's data channel is the bottleneck there); and page → kernel throughput with a
+  sender that is not, the page pushing events through the call's receive path against the same
+  bursts through a bare comm (goal: 5,000 events/s, near the floor);
 - the same round trips with jupyter_server's stock Nagle behaviour (REALTIME_WIDGET_NODELAY=0),
   before/after the package's TCP_NODELAY extension.
 """
@@ -29,7 +32,7 @@ from realtime_widget.local import LocalServer
 from stats import median, summary
 
 # Figures that are inputs, not measurements (how many events were pushed): settings.
-SETTINGS = {"throughput.events"}
+SETTINGS = {"throughput.events", "throughput.pushed_events"}
 
 KEY = "sk-bench"
 QUIET = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
@@ -47,10 +50,42 @@ echo = Echo()
 display(w, echo)
 """
 
-# The bare custom-message echo: the browser sends back whatever the kernel sends.
+# The bare custom-message echo: the browser sends back whatever the kernel sends. Its page also
+# keeps `window.__rtw_echo`, to push bursts of events to the kernel through a bare comm (the
+# floor of the page → kernel throughput figure).
 ECHO_ESM = (
-    "export default { initialize({ model }) { model.on('msg:custom', (m) => model.send(m)); } }"
+    "export default { initialize({ model }) { window.__rtw_echo = model;"
+    " model.on('msg:custom', (m) => model.send(m)); } }"
 )
+
+# Events pushed by the page, `size` per task, `bursts` tasks, yielding between them without
+# timer clamping; `deliver(events)` is the path under test. The same pacing for both paths.
+PUSH = """async ([bursts, size, path]) => {
+  const tick = () => new Promise((r) => { const c = new MessageChannel();
+                                          c.port1.onmessage = () => r(null);
+                                          c.port2.postMessage(null); });
+  const call = [...window.__rtw_calls][0];
+  const echo = window.__rtw_echo;
+  for (let i = 0; i < bursts; i++) {
+    const events = [];
+    for (let j = 0; j < size; j++) {
+      events.push({ type: "response.output_audio_transcript.delta", response_id: "resp_push",
+                    item_id: "item_push", output_index: 0, content_index: 0,
+                    delta: "w ", event_id: `evt_push_${i}_${j}` });
+    }
+    if (path === "widget") for (const e of events) call.record("in", e);
+    else echo.send({ kind: "events",
+                     events: events.map((e) => ({ dir: "in", t: Date.now(), event: e })) });
+    await tick();
+  }
+}"""
+
+FLOOR_COUNTER = """
+_floor = []
+def _count(_w, content, _b):
+    _floor.append((time.time() * 1000, len(content.get("events", []))))
+echo.on_msg(_count)
+"""
 
 # Both loops run as background tasks and the cell returns at once: the kernel is idle while
 # events travel, as it is when a user talks, so every message takes the path it takes then
@@ -169,6 +204,40 @@ async def throughput(lab: Lab, server: LocalServer, count: int) -> dict[str, flo
     }
 
 
+async def page_push(lab: Lab, bursts: int, size: int) -> dict[str, float]:
+    """Page → kernel throughput with a sender that is not the bottleneck: the page itself
+    pushes events through the call's receive path, against the same bursts through a bare comm
+    (the floor), in the same run."""
+    count = bursts * size
+    await lab.kernel(FLOOR_COUNTER)
+    await lab.page.evaluate(PUSH, [bursts, size, "floor"])
+    await lab.wait_kernel(f"sum(n for _, n in _floor) >= {count}", timeout=120)
+    floor = json.loads(await lab.kernel("print(json.dumps([_floor[0][0], _floor[-1][0]]))"))
+    await lab.kernel("echo.on_msg(_count, remove=True)")
+    await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
+    kind = "response.output_audio_transcript.delta"
+    seen = f"sum(1 for e in w.events.filter({kind!r}) if e.event.get('response_id') == 'resp_push')"
+    await lab.page.evaluate(PUSH, [bursts, size, "widget"])
+    await lab.wait_kernel(f"{seen} >= {count}", timeout=120)
+    times = json.loads(
+        await lab.kernel(
+            f"_pushed = [e.t_kernel for e in w.events.filter({kind!r})"
+            " if e.event.get('response_id') == 'resp_push']\n"
+            "print(json.dumps([_pushed[0], _pushed[-1]]))"
+        )
+    )
+    await lab.kernel("w.disconnect()")
+    await lab.wait_kernel("w.status == 'closed'")
+    widget_rate = count / max((times[1] - times[0]) / 1000, 1e-6)
+    floor_rate = count / max((floor[1] - floor[0]) / 1000, 1e-6)
+    return {
+        "throughput.pushed_events": float(count),
+        "throughput.page_push_events_per_s": widget_rate,
+        "throughput.page_push_floor_events_per_s": floor_rate,
+        "throughput.page_push_over_floor": widget_rate / floor_rate,
+    }
+
+
 async def measure(nodelay: bool, quick: bool, server: LocalServer, browser: Any) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="rtw-bench-"))
     state = Path(tempfile.mkdtemp(prefix="rtw-bench-state-"))
@@ -195,6 +264,7 @@ async def measure(nodelay: bool, quick: bool, server: LocalServer, browser: Any)
         if nodelay:
             result["connect"] = await connect_figures(lab, 8 if quick else 30)
             result["throughput"] = await throughput(lab, server, 500 if quick else 2000)
+            result["throughput"] |= await page_push(lab, 40 if quick else 200, 50)
         await context.close()
         return result
     finally:
