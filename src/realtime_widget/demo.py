@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-NOTEBOOKS = ("quickstart.ipynb",)
+NOTEBOOKS = ("quickstart.ipynb", "workbench.ipynb")
 
 
 def notebooks_source() -> Path:

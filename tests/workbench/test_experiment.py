@@ -235,3 +235,21 @@ async def test_the_grid_shows_every_run_with_its_marks_figures_voice_and_log() -
     assert grid.count("✓ contains(&#x27;hello&#x27;)") == 2  # passed where it said hello
     assert "✗ contains(&#x27;hello&#x27;): not in &#x27;You said: bye&#x27;" in grid
     assert "50% passed" in grid and "events</summary>" in grid
+
+
+def test_the_workbench_notebook_runs_top_to_bottom_under_nbclient(tmp_path: Path) -> None:
+    """The shipped notebook, as written, with no browser: every check passes on the local
+    server (its replies are predictable)."""
+    source = Path(__file__).resolve().parents[2] / "notebooks" / "workbench.ipynb"
+    notebook = nbformat.read(source, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()
+    runs = next(o for o in notebook.cells[3].outputs if o["output_type"] == "execute_result")
+    assert runs["data"]["text/plain"].startswith("<Results: 18 runs, 18 passed, 0 failed")
+    grid = next(o for o in notebook.cells[8].outputs if o["output_type"] == "execute_result")
+    assert "<table" in grid["data"]["text/html"]
