@@ -326,6 +326,13 @@ class RealtimeWidget(anywidget.AnyWidget):
             for start in range(0, len(records), _REPLAY_BATCH):
                 self._replay_batch(records[start : start + _REPLAY_BATCH])
             return None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "A timed replay runs on an event loop (a notebook cell has one); "
+                "use speed=None to draw it at once."
+            ) from None
         return asyncio.ensure_future(self._replay_timed(records, speed))
 
     async def _replay_timed(self, records: list[EventRecord], speed: float) -> None:

@@ -55,3 +55,16 @@ def test_what_is_not_a_saved_session_is_refused_with_what_to_do(tmp_path: Path) 
     bad.write_text(json.dumps({"type": "session.created"}) + "\n")
     with pytest.raises(ValueError, match="line 1, is not an event record"):
         Session.load(bad)
+
+
+async def test_hanging_up_while_the_socket_opens_closes_the_call() -> None:
+    session = Session(
+        build_session(turn_detection=None), endpoint=resolve_endpoint("local", api_key=None)
+    )
+    session.attach(SocketTransport(session))
+    ended = session.wait_for("session.created", timeout=10)  # fails at once when the call ends
+    session.connect()
+    session.disconnect()  # before the socket is open
+    with pytest.raises(Exception, match="ended before the event came"):
+        await ended
+    assert session.status == "closed"

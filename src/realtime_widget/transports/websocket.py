@@ -164,6 +164,10 @@ class SocketTransport:
         except SocketError as exc:
             session.call_status("error", str(exc))
             return
+        if self._closing:  # hung up while the socket opened
+            await socket.close()
+            session.call_status("closed")
+            return
         self._socket = socket
         sender = asyncio.ensure_future(self._send_all(socket))
         try:
