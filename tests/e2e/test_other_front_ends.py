@@ -76,6 +76,18 @@ MARIMO_APP = textwrap.dedent(
         return
 
 
+    @app.cell
+    def _(mo, w):
+        # A cell cannot await the page here: the widget must say so at once, not time out.
+        try:
+            w.wait_for("response.done")
+            refusal = "no refusal"
+        except RuntimeError as exc:
+            refusal = str(exc)
+        mo.plain_text(refusal)
+        return
+
+
     if __name__ == "__main__":
         app.run()
     """
@@ -142,5 +154,8 @@ async def test_a_marimo_app_connects_as_it_renders_and_its_button_gets_a_reply(
             except PlaywrightTimeout:
                 continue
     await says_hello_and_gets_the_reply(page)
+    await page.get_by_text(
+        "marimo hands widget messages to the kernel only between cells"
+    ).wait_for()
     status = await page.locator(".rtw-status").first.text_content()
     assert status is not None and "closed" not in status, json.dumps(status)
