@@ -25,7 +25,7 @@ export class Bridge {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   private listeners = new Set<(msg: KernelMessage) => void>();
-  private readonly onCustom = (raw: unknown) => this.receive(raw);
+  private readonly onCustom = (raw: unknown, buffers?: unknown[]) => this.receive(raw, buffers);
 
   constructor(private readonly model: AnyModel) {
     model.on("msg:custom", this.onCustom);
@@ -105,8 +105,8 @@ export class Bridge {
     return () => this.listeners.delete(listener);
   }
 
-  private receive(raw: unknown): void {
-    const msg = parseKernelMessage(raw);
+  private receive(raw: unknown, buffers: unknown[] = []): void {
+    const msg = parseKernelMessage(raw, buffers ?? []);
     if (msg === null) return; // not ours (or malformed): ignore rather than break the call
     if (msg.kind === "reply") {
       const waiting = this.pending.get(msg.id);

@@ -229,7 +229,8 @@ export class Call extends Emitter<CallEvents> {
       };
       if (this.mic) for (const track of this.mic.getAudioTracks()) pc.addTrack(track, this.mic);
       // Without a microphone the call is text in, voice out: still ask for the model's audio.
-      else pc.addTransceiver("audio", { direction: "recvonly" });
+      // sendrecv with no track: nothing is sent, but w.play() can put a recording on it.
+      else pc.addTransceiver("audio", { direction: "sendrecv" });
       const opened = this.openChannel(pc, attempt, mode);
       // Its timer fails the call itself; a rejection nobody awaits yet must not reach the page.
       opened.catch(() => undefined);
@@ -569,6 +570,39 @@ export class Call extends Emitter<CallEvents> {
     this.applyMic();
     this.meters.attach("input", mic);
     this.emit("state", this.state);
+  }
+
+  /** Speak a recording into the call (24 kHz mono PCM16, from w.play): its track stands in
+   * for the microphone's while it plays, then the microphone's is put back. Tells the kernel
+   * when it has been sent. */
+  async play(id: number, pcm: DataView | null): Promise<void> {
+    const reply = (ok: boolean, error?: string) =>
+      this.bridge.post(error ? { kind: "played", id, ok, error } : { kind: "played", id, ok });
+    const sender = this.pc?.getSenders().find((s) => s.track === null || s.track.kind === "audio");
+    if (this.state.status !== "connected" || !sender) return reply(false, "The call is not connected.");
+    if (!pcm || pcm.byteLength < 2) return reply(false, "The recording is empty.");
+    const context = new AudioContext({ sampleRate: 24_000 });
+    try {
+      const samples = Math.floor(pcm.byteLength / 2);
+      const buffer = context.createBuffer(1, samples, 24_000);
+      const channel = buffer.getChannelData(0);
+      for (let i = 0; i < samples; i++) channel[i] = pcm.getInt16(i * 2, true) / 32768;
+      const source = context.createBufferSource();
+      source.buffer = buffer;
+      const out = context.createMediaStreamDestination();
+      source.connect(out);
+      const mic = sender.track;
+      await sender.replaceTrack(out.stream.getAudioTracks()[0] ?? null);
+      const ended = new Promise((resolve) => (source.onended = resolve));
+      source.start();
+      await ended;
+      if (this.pc && this.pc.getSenders().includes(sender)) await sender.replaceTrack(mic);
+      reply(true);
+    } catch (error) {
+      reply(false, `Could not play the recording: ${(error as Error).message}`);
+    } finally {
+      void context.close();
+    }
   }
 
   get isTalking(): boolean {

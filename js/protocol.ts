@@ -29,7 +29,8 @@ export type BrowserMessage =
   | { kind: "request"; id: number; op: "check" | "send"; event: Record<string, unknown> }
   | { kind: "request"; id: number; op: "schema" }
   | { kind: "request"; id: number; op: "configure"; event: Record<string, unknown> }
-  | { kind: "request"; id: number; op: "approve"; approval_request_id: string; approve: boolean };
+  | { kind: "request"; id: number; op: "approve"; approval_request_id: string; approve: boolean }
+  | { kind: "played"; id: number; ok: boolean; error?: string };
 
 export interface KeyReply {
   secret: string;
@@ -56,6 +57,7 @@ export type KernelMessage =
   | { kind: "ping" }
   | { kind: "turn"; figures: TurnFigures }
   | { kind: "replay"; events: EventRecord[] }
+  | { kind: "play"; id: number; pcm: DataView | null }
   | { kind: "reply"; id: number; ok: true; value: unknown }
   | { kind: "reply"; id: number; ok: false; error: string };
 
@@ -63,10 +65,21 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** The message if it is a well-formed kernel message, else null. */
-export function parseKernelMessage(raw: unknown): KernelMessage | null {
+/** The message if it is a well-formed kernel message, else null. `buffers` are the message's
+ * binary parts (a recording to play travels as one, never as base64 in JSON). */
+export function parseKernelMessage(raw: unknown, buffers: unknown[] = []): KernelMessage | null {
   if (!isObject(raw) || typeof raw.kind !== "string") return null;
   switch (raw.kind) {
+    case "play": {
+      if (typeof raw.id !== "number") return null;
+      const buffer = buffers[0];
+      const pcm =
+        buffer instanceof DataView ? buffer
+        : buffer instanceof ArrayBuffer ? new DataView(buffer)
+        : ArrayBuffer.isView(buffer) ? new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+        : null;
+      return { kind: "play", id: raw.id, pcm };
+    }
     case "connect":
     case "disconnect":
     case "ping":

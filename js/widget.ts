@@ -36,6 +36,7 @@ const initialize: Initialize = ({ model }) => {
     else if (msg.kind === "turn") call.turnFigures(msg.figures);
     else if (msg.kind === "ping") call.answerPing();
     else if (msg.kind === "replay") call.replay(msg.events);
+    else if (msg.kind === "play") void call.play(msg.id, msg.pcm);
   });
   // A page loaded this widget: if the kernel thinks a call is live, it pings, and only the page
   // that really holds the call answers (after a reload, none does and the kernel ends it).

@@ -69,6 +69,16 @@ _BROWSER_MESSAGES: dict[str, dict[str, Any]] = {
         },
         ("id", "op"),
     ),
+    # A recording sent by w.play() has been spoken into the call (or could not be).
+    "played": _message(
+        "played",
+        {
+            "id": {"type": "integer", "minimum": 0},
+            "ok": {"type": "boolean"},
+            "error": {"type": "string"},
+        },
+        ("id", "ok"),
+    ),
 }
 
 

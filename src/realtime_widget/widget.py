@@ -300,6 +300,27 @@ class RealtimeWidget(anywidget.AnyWidget):
         """
         return self._core.ask(text, image=image, timeout=timeout, **response)
 
+    def play(self, source: Any) -> asyncio.Future[None]:
+        """Speak a recorded turn into the live call, as if said into the microphone (whose
+        track it stands in for while it plays): a WAV/MP3/OGG path, WAV bytes, or ``(samples,
+        rate)``. A spoken turn becomes reproducible without a microphone. Returns a future that
+        settles once the recording has been sent.
+
+        >>> await w.play("question.wav")  # doctest: +SKIP
+        """
+        from .workbench.audio import pcm16
+
+        if self.status != "connected":
+            raise RuntimeError("Not connected: w.play() speaks into a live call; connect first.")
+        pcm = pcm16(source)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "w.play() runs on an event loop (a notebook cell has one)."
+            ) from None
+        return asyncio.ensure_future(self._browser.play(pcm))
+
     def replay(self, source: Any, speed: float | None = 1.0) -> Any:
         """Play a saved session into this widget's views (and its Python objects), with its
         original timing (``speed=2`` twice as fast; ``None``: all at once), for teaching and

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_speech_wav
+
 from .conftest import Lab, write_notebook
 
 pytestmark = pytest.mark.parametrize("lab", ["lab"], indirect=True)
@@ -72,3 +74,32 @@ async def test_push_to_talk_set_in_python_held_in_the_page_answered_in_the_kerne
     await lab.wait_kernel("w.push_to_talk and w.turn_detection is None")
     await page.locator(".rtw-volume").fill("0.4")
     await lab.wait_kernel("w.volume == 0.4")
+
+
+async def test_a_recording_played_from_python_is_heard_as_a_spoken_turn(
+    lab: Lab, workdir: Path
+) -> None:
+    # Muted, so only the recording speaks (the fake microphone's tone would too); server VAD
+    # finds the turn in it and the local server answers it, as it would a person.
+    write_speech_wav(workdir / "question.wav")
+    cell = (
+        "from realtime_widget import RealtimeWidget\n"
+        'w = RealtimeWidget(endpoint="local", transcription="gpt-4o-mini-transcribe")\n'
+        "w.mute()\n"
+        "w"
+    )
+    await lab.open(write_notebook(workdir, "audio_play.ipynb", [cell]))
+    await lab.run_all()
+    await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
+    await lab.kernel("await w.play('question.wav')", timeout=60_000)
+    await lab.wait_kernel("any(t.text.startswith('I heard') for t in w.transcript)")
+    transcript = await lab.kernel_json("[[t.role, t.text] for t in w.transcript]")
+    assert transcript[0][0] == "user" and "seconds of speech" in transcript[0][1]
+    assert transcript[-1][0] == "assistant" and transcript[-1][1].startswith("I heard")
+    # Refused with why when there is no call.
+    await lab.kernel("w.disconnect()")
+    await lab.wait_kernel("w.status == 'closed'")
+    refused = await lab.kernel(
+        "try:\n    w.play('question.wav')\nexcept RuntimeError as exc:\n    print(exc)"
+    )
+    assert "connect first" in refused

@@ -76,11 +76,12 @@ async def test_without_a_microphone_the_call_runs_text_only_and_says_why(
     await notice.filter(has_text="Text only, no microphone.").wait_for()
     assert "w.say" in (await notice.text_content() or "")
     assert await page.locator("#view-1 .rtw-mute").is_disabled()
-    # No audio is sent, yet the model's voice still comes: a receive-only audio transceiver.
-    directions = await page.evaluate(
-        f"() => {CALL}.pc.getTransceivers().map((t) => t.currentDirection)"
+    # No audio is sent (the sender has no track), yet the model's voice still comes; the
+    # transceiver is negotiated both ways so that w.play() can speak a recording into it.
+    transceivers = await page.evaluate(
+        f"() => {CALL}.pc.getTransceivers().map((t) => [t.currentDirection, t.sender.track])"
     )
-    assert directions == ["recvonly"]
+    assert transceivers == [["sendrecv", None]]
     # The Audio tab: nothing to pick or hold, but the model's voice still moves its meter.
     await page.locator("#view-2 .rtw-tab[data-tab='audio']").click()
     audio = page.locator("#view-2 .rtw-panel-audio")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sys
 import threading
 import time
@@ -58,7 +59,7 @@ class BrowserTransport:
         self,
         widget: RealtimeWidget,
         session: Session,
-        post: Callable[[dict[str, Any]], None],
+        post: Callable[..., None],
     ) -> None:
         self._widget = widget
         self._session = session
@@ -71,6 +72,9 @@ class BrowserTransport:
         self._front_end_timer: threading.Timer | None = None
         self._probe_timer: threading.Timer | None = None
         self._sideband = Sideband(session)
+        # Recordings sent by play(), by id, until the page says they were spoken.
+        self._plays: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
+        self._play_ids = itertools.count(1)
 
     # --- Transport ----------------------------------------------------------------------------
 
@@ -127,6 +131,40 @@ class BrowserTransport:
                 return
         self._post(message)
 
+    async def play(self, pcm: bytes) -> None:
+        """Speak a recording (24 kHz mono PCM16) into the page's call; returns once it has been
+        sent. It travels as the message's binary buffer, not as base64 in JSON."""
+        if self._session.status != "connected" or not self._page_ready:
+            raise RuntimeError("Not connected: w.play() speaks into a live call; connect first.")
+        loop = asyncio.get_running_loop()
+        play_id = next(self._play_ids)
+        done: asyncio.Future[None] = loop.create_future()
+        self._plays[play_id] = (loop, done)
+        try:
+            self._post({"kind": "play", "id": play_id}, [pcm])
+            # The recording's length, and room for the page to take it and answer.
+            await asyncio.wait_for(done, len(pcm) / (2 * 24_000) + 15)
+        except asyncio.TimeoutError:
+            raise TimeoutError("The page did not say the recording was played.") from None
+        finally:
+            self._plays.pop(play_id, None)
+
+    def _played(self, message: dict[str, Any]) -> None:
+        entry = self._plays.get(message["id"])
+        if entry is None:
+            return
+        loop, done = entry
+
+        def settle() -> None:
+            if done.done():
+                return
+            if message["ok"]:
+                done.set_result(None)
+            else:
+                done.set_exception(RuntimeError(message.get("error") or "It could not be played."))
+
+        loop.call_soon_threadsafe(settle)
+
     # --- from the page ------------------------------------------------------------------------
 
     def receive(self, content: Any) -> None:
@@ -148,6 +186,8 @@ class BrowserTransport:
             )
         elif kind == "status":
             self._status(message)
+        elif kind == "played":
+            self._played(message)
         elif message["op"] in ("check", "send"):
             self.post(self._compose(message))
         elif message["op"] == "configure":
