@@ -38,7 +38,7 @@ def mask(secret: str | None) -> str:
     """What may be shown of a secret: its first 3 and last 4 characters (as OpenAI shows a
     refused key), or ``***`` for a short one.
 
-    >>> mask("sk-proj-abcdefghijklmnop1234")
+    >>> mask("sk-not.a.real.key-1234")
     'sk-…1234'
     """
     if not secret:
@@ -76,8 +76,8 @@ def register(*secrets: str | None) -> None:
 def redact(text: str) -> str:
     """``text`` with every registered secret replaced by its mask.
 
-    >>> register("sk-test-0123456789abcdef")
-    >>> redact("Illegal header value b'Bearer sk-test-0123456789abcdef\\\\n'")
+    >>> register("sk-test.fake.key.cdef")
+    >>> redact("Illegal header value b'Bearer sk-test.fake.key.cdef\\\\n'")
     "Illegal header value b'Bearer sk-…cdef\\\\n'"
     """
     pattern = _pattern
