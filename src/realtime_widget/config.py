@@ -176,7 +176,7 @@ def build_session(
 ) -> dict[str, Any]:
     """The GA session config from the widget's keyword arguments, validated.
 
-    ``transcription="gpt-4o-mini-transcribe"`` is short for ``{"model": ...}``;
+    ``transcription="gpt-transcribe"`` is short for ``{"model": ...}``;
     ``turn_detection=None`` turns VAD off. ``session_type="transcription"`` makes a session of
     live captions of the microphone with no replies: it has no model, voice, instructions or
     tools of its own, and its transcription model defaults to ``gpt-transcribe``.

@@ -84,7 +84,7 @@ async def test_a_recording_played_from_python_is_heard_as_a_spoken_turn(
     write_speech_wav(workdir / "question.wav")
     cell = (
         "from realtime_widget import RealtimeWidget\n"
-        'w = RealtimeWidget(endpoint="local", transcription="gpt-4o-mini-transcribe")\n'
+        'w = RealtimeWidget(endpoint="local", transcription="gpt-transcribe")\n'
         "w.mute()\n"
         "w"
     )
