@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -202,13 +203,7 @@ def test_an_experiment_runs_under_nbclient_with_no_browser(tmp_path: Path) -> No
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    client = NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute()
+    execute(notebook, tmp_path)
     printed = notebook.cells[1].outputs[0]["text"]
     assert json.loads(printed) == {"a": 1.0, "b": 1.0}
 
@@ -242,14 +237,15 @@ def test_the_workbench_notebook_runs_top_to_bottom_under_nbclient(tmp_path: Path
     server (its replies are predictable)."""
     source = Path(__file__).resolve().parents[2] / "notebooks" / "workbench.ipynb"
     notebook = nbformat.read(source, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=180,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute()
+    execute(notebook, tmp_path)
     runs = next(o for o in notebook.cells[3].outputs if o["output_type"] == "execute_result")
     assert runs["data"]["text/plain"].startswith("<Results: 18 runs, 18 passed, 0 failed")
     grid = next(o for o in notebook.cells[8].outputs if o["output_type"] == "execute_result")
     assert "<table" in grid["data"]["text/html"]
+
+
+def execute(notebook: Any, folder: Path) -> None:
+    """Run a notebook top to bottom in a kernel, no browser (as nbclient or papermill would)."""
+    NotebookClient(
+        notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
