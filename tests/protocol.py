@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from openai.types.live import ClientEvent as LiveClientEvent
+from openai.types.live import ServerEvent as LiveServerEvent
 from openai.types.realtime import (
     RealtimeClientEvent,
     RealtimeServerEvent,
@@ -51,6 +53,26 @@ def check_server_event(event: dict[str, Any]) -> BaseModel:
 
 def check_client_event(event: dict[str, Any]) -> BaseModel:
     parsed = _CLIENT.validate_python(event)
+    assert getattr(parsed, "type", None) == event["type"], (event["type"], type(parsed))
+    _no_extras(parsed, event["type"])
+    return parsed  # type: ignore[no-any-return]
+
+
+_LIVE_SERVER = TypeAdapter(LiveServerEvent)
+_LIVE_CLIENT = TypeAdapter(LiveClientEvent)
+
+
+def check_live_server_event(event: dict[str, Any]) -> BaseModel:
+    """A GPT-Live server event parses as its ``openai.types.live`` model, with no extras
+    (the nested Responses event of ``response.event`` is a free dict in the SDK)."""
+    parsed = _LIVE_SERVER.validate_python(event)
+    assert getattr(parsed, "type", None) == event["type"], (event["type"], type(parsed))
+    _no_extras(parsed, event["type"])
+    return parsed  # type: ignore[no-any-return]
+
+
+def check_live_client_event(event: dict[str, Any]) -> BaseModel:
+    parsed = _LIVE_CLIENT.validate_python(event)
     assert getattr(parsed, "type", None) == event["type"], (event["type"], type(parsed))
     _no_extras(parsed, event["type"])
     return parsed  # type: ignore[no-any-return]

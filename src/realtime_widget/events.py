@@ -22,8 +22,9 @@ def new_event_id() -> str:
     return "evt_" + secrets.token_hex(10)
 
 
-def prepare(event: Any) -> dict[str, Any]:
-    """Validate a client event and give it an ``event_id`` if it has none.
+def prepare(event: Any, *, live: bool = False) -> dict[str, Any]:
+    """Validate a client event (``live``: a GPT-Live one) and give it an ``event_id`` if it
+    has none.
 
     >>> prepare({"type": "response.cancel"})["event_id"].startswith("evt_")
     True
@@ -33,7 +34,7 @@ def prepare(event: Any) -> dict[str, Any]:
             f"A client event is a dict with a 'type', not {type(event).__name__}."
         )
     try:
-        validate_client_event(event)
+        validate_client_event(event, live=live)
     except SchemaError as exc:
         where = f" (field '{exc.param}')" if exc.param else ""
         raise InvalidEventError(
@@ -41,7 +42,26 @@ def prepare(event: Any) -> dict[str, Any]:
         ) from None
     prepared = copy.deepcopy(event)
     prepared.setdefault("event_id", new_event_id())
+    if live and event.get("type") in LIVE_NOT_ON_WEBRTC:
+        raise InvalidEventError(
+            f"Not sent: {event['type']} {LIVE_NOT_ON_WEBRTC[event['type']]}",
+            param="type",
+            code="invalid_value",
+        )
     return prepared
+
+
+# GPT-Live client events a WebRTC session does not take from its client, and why.
+LIVE_NOT_ON_WEBRTC = {
+    "session.start": "is for a primary WebSocket: a WebRTC session starts when it is created.",
+    "session.input_audio.append": "is for a primary WebSocket: a call's audio is its "
+    "microphone track (w.play() speaks a recording into it).",
+}
+
+
+def live_append(kind: str, content: str, delegation_id: str | None = None) -> dict[str, Any]:
+    """``session.{instructions,thinking,commentary}.append`` (GPT-Live)."""
+    return {"type": f"session.{kind}.append", "content": content, "delegation_id": delegation_id}
 
 
 def user_text(text: str) -> dict[str, Any]:

@@ -41,6 +41,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import typing_extensions
+
 SchemaNode = dict[str, Any]
 
 # Bounds the API enforces that the SDK's types don't carry: (minimum, maximum) by field name.
@@ -86,6 +88,12 @@ def _realtime() -> Any:
     return realtime
 
 
+def _live() -> Any:
+    import openai.types.live as live
+
+    return live
+
+
 def _close(node: Any) -> None:
     """Close every object with known properties (unknown ones are then refused), and add the
     API's bounds the SDK's types don't carry."""
@@ -125,7 +133,7 @@ def _bound(prop: SchemaNode, bound: tuple[float | None, float | None]) -> None:
 
 
 # Bump when what this module makes of the SDK's schema changes (the cache key includes it).
-_FORMAT = 4
+_FORMAT = 6
 
 
 def _cache_file() -> Path | None:
@@ -151,13 +159,18 @@ def _build() -> SchemaNode:
             realtime.RealtimeSessionCreateRequestParam,
             realtime.RealtimeTranscriptionSessionCreateRequestParam,
         ],
+        # GPT-Live (/v1/live): its client events, the session made at creation (WebRTC), and
+        # what session.update may change (delegation and triggers only).
+        "live_client_event": _live().ClientEventParam,
+        "live_session": _live().MediaSessionConfigParam,
+        "live_session_update": _live().SessionUpdateConfigParam,
     }
-    defs: dict[str, Any] = {}
-    entry: dict[str, Any] = {}
-    for name, tp in roots.items():
-        generated = TypeAdapter(tp).json_schema(ref_template="#/$defs/{model}")
-        defs.update(generated.pop("$defs", {}))
-        entry[name] = generated
+    # One generation for all roots: shapes of the same name in different modules (GPT-Live's
+    # `Audio` and Realtime's, say) get distinct $defs instead of overwriting each other.
+    together = typing_extensions.TypedDict("Roots", roots)  # type: ignore[operator]
+    generated = TypeAdapter(together).json_schema(ref_template="#/$defs/{model}")
+    defs: dict[str, Any] = generated.pop("$defs", {})
+    entry: dict[str, Any] = generated["properties"]
     document: SchemaNode = {"$defs": defs, "x-roots": entry}
     _close(document)
     return document
@@ -214,6 +227,18 @@ def client_event_types() -> tuple[str, ...]:
 def server_event_types() -> tuple[str, ...]:
     """Every server event type of the installed SDK's ``RealtimeServerEvent`` union."""
     return tuple(_types_of(_realtime().RealtimeServerEvent))
+
+
+@cache
+def live_client_event_types() -> tuple[str, ...]:
+    """Every client event type of the installed SDK's GPT-Live ``ClientEvent`` union."""
+    return tuple(_types_of(_live().ClientEvent))
+
+
+@cache
+def live_server_event_types() -> tuple[str, ...]:
+    """Every server event type of the installed SDK's GPT-Live ``ServerEvent`` union."""
+    return tuple(_types_of(_live().ServerEvent))
 
 
 # --- suggestions and deprecations -------------------------------------------------------------
@@ -593,14 +618,16 @@ def validate(root: str, value: Any, path: str = "") -> None:
         raise error
 
 
-def validate_client_event(event: Any) -> dict[str, Any]:
+def validate_client_event(event: Any, *, live: bool = False) -> dict[str, Any]:
     """Check a client event against the SDK's types (and this project's strictness); return a
-    copy, or raise :class:`SchemaError`.
+    copy, or raise :class:`SchemaError`. ``live``: a GPT-Live event (``openai.types.live``).
 
     >>> validate_client_event({"type": "response.cancel"})["type"]
     'response.cancel'
+    >>> validate_client_event({"type": "session.close"}, live=True)["type"]
+    'session.close'
     """
-    validate("client_event", event)
+    validate("live_client_event" if live else "client_event", event)
     result: dict[str, Any] = copy.deepcopy(dict(event))
     return result
 
@@ -610,6 +637,32 @@ def validate_session(session: Any, param: str = "session") -> dict[str, Any]:
     validate("session", session, param)
     result: dict[str, Any] = copy.deepcopy(dict(session))
     return result
+
+
+def validate_live_session(session: Any, param: str = "session") -> dict[str, Any]:
+    """Check a GPT-Live session config as made at creation (``model`` required)."""
+    validate("live_session", session, param)
+    result: dict[str, Any] = copy.deepcopy(dict(session))
+    return result
+
+
+# Set at creation and never changed (the API's immutable_field_update): the Session panel shows
+# them read-only during a Live call, and update_session refuses them before sending.
+LIVE_IMMUTABLE = ("model", "instructions", "audio", "input", "store", "client")
+
+
+def live_update_problem(fields: Mapping[str, Any]) -> SchemaError | None:
+    """Why a GPT-Live ``session.update`` would be refused, as the API says it (or None)."""
+    for name in fields:
+        if name in LIVE_IMMUTABLE:
+            return SchemaError(
+                "immutable_field_update",
+                f"session.{name}",
+                f"GPT-Live sets '{name}' when the session is created and it cannot change "
+                "during a call: only 'delegation' (within its type) and 'triggers' can. "
+                "It applies to the next call.",
+            )
+    return _check(schema()["x-roots"]["live_session_update"], dict(fields), "session")
 
 
 # --- defaults the server applies (the local server fills them as OpenAI does) -------------------

@@ -38,6 +38,8 @@ from aiohttp import WSMsgType, web
 
 from ..protocol import SchemaError, check, validate_session
 from .engine import Session, effective_session, new_id, session_problem
+from .engine.live import LiveSession
+from .live_routes import LiveRoutes
 from .rtc import RtcCall
 
 _EXPIRES = {
@@ -146,21 +148,23 @@ class Call:
     """A WebRTC call: its peer connection, its session, and any sideband WebSockets."""
 
     id: str
-    session: Session
+    session: Session | LiveSession
     rtc: RtcCall
     sidebands: set[Outbox] = field(default_factory=set)
     created: float = field(default_factory=time.time)
     secret: str | None = None  # the client secret that made it (it opens this call only)
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: dict[str, Any], *, to_page: bool = True) -> None:
         text = json.dumps(event)
-        self.rtc.send(text)
+        if to_page:  # a GPT-Live session's allow-list may keep an event from the page
+            self.rtc.send(text)
         for outbox in self.sidebands:
             outbox.put(text)
 
 
-class RealtimeServer:
-    """The aiohttp application and the state behind it (keys, calls, sessions)."""
+class RealtimeServer(LiveRoutes):
+    """The aiohttp application and the state behind it (keys, calls, sessions); the GPT-Live
+    endpoints come from :class:`LiveRoutes`."""
 
     def __init__(
         self,
@@ -188,6 +192,7 @@ class RealtimeServer:
         # The retired beta shape: refused as OpenAI refuses it.
         self.app.router.add_post("/v1/realtime/sessions", self._beta)
         self.app.router.add_post("/v1/realtime", self._beta)
+        self.add_live_routes()
         self.app.on_shutdown.append(self._shutdown)
 
     # --- middleware and auth -------------------------------------------------------------

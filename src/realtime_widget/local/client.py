@@ -124,6 +124,9 @@ class RealtimeCall(EventStream):
 
     >>> call = RealtimeCall("http://127.0.0.1:8765/v1", api_key="sk-local")  # doctest: +SKIP
     >>> await call.connect()  # mints a client secret, then posts the offer  # doctest: +SKIP
+
+    ``mode``: ``ephemeral`` (a client secret, then the offer), ``relay`` (the offer with the
+    standard key) or ``live`` (a GPT-Live session: ``session`` is its config, with ``model``).
     """
 
     def __init__(
@@ -189,6 +192,11 @@ class RealtimeCall(EventStream):
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
         self.timings["offer"] = time.perf_counter()
+        if self.mode == "live":
+            answer = await self._create_live(timeout)
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+            await asyncio.wait_for(self.opened.wait(), timeout)
+            return
         async with httpx.AsyncClient(timeout=timeout) as http:
             if self.mode == "relay":
                 res = await http.post(
@@ -220,6 +228,21 @@ class RealtimeCall(EventStream):
         self.call_id = res.headers["Location"].rsplit("/", 1)[-1]
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=res.text, type="answer"))
         await asyncio.wait_for(self.opened.wait(), timeout)
+
+    async def _create_live(self, timeout: float) -> str:
+        """A GPT-Live session, made as a server makes it: the official client's
+        ``live.create`` with the offer (GPT-Live has no client secrets)."""
+        from openai import AsyncOpenAI
+
+        async with AsyncOpenAI(
+            base_url=self.base_url, api_key=self.api_key, timeout=timeout, max_retries=0
+        ) as api:
+            created = await api.live.create(
+                session=self.session_config,  # type: ignore[arg-type]
+                transport={"type": "webrtc", "sdp": self.pc.localDescription.sdp},
+            )
+        self.call_id = created.session.id
+        return created.transport.sdp
 
     def send(self, event: dict[str, Any]) -> None:
         self.channel.send(json.dumps(event))

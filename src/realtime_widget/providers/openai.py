@@ -142,13 +142,29 @@ async def relay_offer(endpoint: Endpoint, sdp: str, session: dict[str, Any]) -> 
     return response.text, call_id_from(response.headers.get("Location", ""))
 
 
-async def hangup(endpoint: Endpoint, call_id: str) -> None:
-    """``POST /realtime/calls/{id}/hangup``: end a call from the server side (a call that has
-    already ended is not an error)."""
+async def create_live_session(
+    endpoint: Endpoint, sdp: str, session: dict[str, Any]
+) -> tuple[str, str]:
+    """``POST /live/sessions`` (JSON: ``session`` + ``transport``): a GPT-Live session made for
+    the browser's offer; the answer and the session id (``live_…``). GPT-Live has no client
+    secrets: the kernel always posts the offer, with the standard key."""
+    async with client(endpoint) as api:
+        created = await _call(
+            "Creating the GPT-Live session",
+            endpoint,
+            api.live.create(session=session, transport={"type": "webrtc", "sdp": sdp}),
+        )
+    return created.transport.sdp, created.session.id
+
+
+async def hangup(endpoint: Endpoint, call_id: str, *, live: bool = False) -> None:
+    """``POST /realtime/calls/{id}/hangup`` (``/live/sessions/{id}/hangup``): end a call from
+    the server side (a call that has already ended is not an error)."""
 
     async with client(endpoint) as api:
+        calls = api.live.sessions if live else api.realtime.calls
         try:
-            await _call("Hanging up", endpoint, api.realtime.calls.hangup(call_id))
+            await _call("Hanging up", endpoint, calls.hangup(call_id))
         except RealtimeAuthError as exc:
             if exc.status != 404:
                 raise

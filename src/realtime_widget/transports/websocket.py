@@ -45,24 +45,36 @@ class KernelSocket:
     """
 
     def __init__(
-        self, endpoint: Endpoint, *, call_id: str | None = None, model: str | None = None
+        self,
+        endpoint: Endpoint,
+        *,
+        call_id: str | None = None,
+        model: str | None = None,
+        live: bool = False,
     ) -> None:
         if (call_id is None) == (model is None):
             raise ValueError("KernelSocket needs call_id= (a sideband) or model= (a session).")
+        if live and call_id is None:
+            raise ValueError("A GPT-Live KernelSocket is a sideband: it needs call_id=.")
         self.endpoint = endpoint
         self.call_id = call_id
         self.model = model
+        # A GPT-Live session's sideband: /live/sessions/{id}/attach, not /realtime?call_id=.
+        self.live = live
         self._connection: Any = None
 
     async def open(self) -> None:
         from openai import omit
 
         client = _client(self.endpoint)
-        manager = client.realtime.connect(
-            call_id=self.call_id if self.call_id is not None else omit,
-            model=self.model if self.model is not None else omit,
-            max_retries=0,
-        )
+        if self.live:
+            manager = client.live.sideband.connect(session_id=str(self.call_id), max_retries=0)
+        else:
+            manager = client.realtime.connect(
+                call_id=self.call_id if self.call_id is not None else omit,
+                model=self.model if self.model is not None else omit,
+                max_retries=0,
+            )
         try:
             self._connection = await manager.enter()
         except Exception as exc:
