@@ -12,7 +12,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .protocol import SchemaError, is_live_model, model_warning, validate_session
+from .protocol import (
+    SchemaError,
+    is_live_model,
+    model_warning,
+    validate_live_session,
+    validate_session,
+)
 from .redact import KeyFormatError, mask, mask_url, normalise_key
 
 if TYPE_CHECKING:
@@ -204,11 +210,15 @@ def build_session(
             f"session_type is 'realtime' (a conversation) or 'transcription' (live captions), "
             f"not {session_type!r}."
         )
-    model_name = session.get("model")
-    if isinstance(model_name, str) and is_live_model(model_name):
-        raise ConfigError(
-            f"{model_name!r} is a GPT-Live model: it speaks OpenAI's /v1/live API, not the "
-            "Realtime API. Use a Realtime model (e.g. 'gpt-realtime-2.1')."
+    if isinstance(model, str) and is_live_model(model):
+        return build_live_session(
+            model=model,
+            instructions=instructions,
+            voice=voice,
+            output_modalities=output_modalities,
+            turn_detection=turn_detection,
+            transcription=transcription,
+            extra=extra,
         )
     if instructions is not None:
         session["instructions"] = instructions
@@ -236,6 +246,45 @@ def build_session(
         return validate_session(session)
     except SchemaError as exc:
         raise ConfigError(f"Invalid session ({exc.param}): {exc.message}") from None
+
+
+def build_live_session(
+    *,
+    model: str,
+    instructions: str | None = None,
+    voice: str | None = None,
+    output_modalities: list[str] | None = None,
+    turn_detection: Any = "default",
+    transcription: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A GPT-Live session as made at creation (``MediaSessionConfigParam``), validated.
+
+    GPT-Live always speaks and captions both sides, and decides itself when to talk: the
+    Realtime knobs for those have no meaning there and are refused, saying so.
+    """
+    realtime_only = {
+        "output_modalities": (output_modalities is not None, "it always speaks"),
+        "turn_detection": (turn_detection != "default", "the model decides when to talk"),
+        "transcription": (transcription is not None, "it captions both sides itself"),
+    }
+    for name, (given, why) in realtime_only.items():
+        if given:
+            raise ConfigError(
+                f"GPT-Live ({model!r}) has no {name}: {why}. Leave it out, or use a Realtime "
+                "model (e.g. 'gpt-realtime-2.1')."
+            )
+    session: dict[str, Any] = {"model": model}
+    if instructions is not None:
+        session["instructions"] = instructions
+    if voice is not None:
+        session["audio"] = {"output": {"voice": voice}}
+    if extra:
+        session.update({k: v for k, v in extra.items() if k != "type"})
+    try:
+        return validate_live_session(session)
+    except SchemaError as exc:
+        raise ConfigError(f"Invalid GPT-Live session ({exc.param}): {exc.message}") from None
 
 
 def model_warnings(session: dict[str, Any]) -> list[str]:

@@ -167,7 +167,7 @@ def _build() -> SchemaNode:
     }
     # One generation for all roots: shapes of the same name in different modules (GPT-Live's
     # `Audio` and Realtime's, say) get distinct $defs instead of overwriting each other.
-    together = typing_extensions.TypedDict("Roots", roots)  # type: ignore[operator]
+    together = typing_extensions.TypedDict("Roots", roots)  # type: ignore[misc]
     generated = TypeAdapter(together).json_schema(ref_template="#/$defs/{model}")
     defs: dict[str, Any] = generated.pop("$defs", {})
     entry: dict[str, Any] = generated["properties"]

@@ -18,11 +18,13 @@ import anywidget
 import traitlets
 
 from .cell_output import route_to_cell
-from .config import Endpoint, SessionType, build_session, resolve_endpoint
+from .config import ConfigError, Endpoint, SessionType, build_session, resolve_endpoint
+from .protocol import is_live_model
 from .redact import mask, mask_tool_credentials
 from .session.conversation import Conversation, Transcript
 from .session.core import Reply, Request, Session, merge_config
 from .session.dispatch import Handler
+from .session.live import delegation_for
 from .session.log import EventLog, EventRecord
 from .session.metrics import Metrics, Prices, TurnMetrics
 from .session.tools import Tool, ToolRegistry, ToolResult
@@ -57,6 +59,7 @@ _OWN_KWARGS = (
     "auto_reconnect",
     "mcp_approval",
     "session_type",
+    "delegation_model",
 )
 # The session's traits the views show, mirrored as they change.
 # A replay goes to the page in batches of at most this many events, and events due within a
@@ -114,7 +117,7 @@ class RealtimeWidget(anywidget.AnyWidget):
         endpoint: str | Endpoint | None = None,
         api_key: str | None = None,
         azure_resource: str | None = None,
-        mode: Literal["ephemeral", "relay"] = "ephemeral",
+        mode: Literal["ephemeral", "relay"] | None = None,
         session: dict[str, Any] | None = None,
         log_size: int = 10_000,
         log_path: str | Path | None = None,
@@ -125,10 +128,20 @@ class RealtimeWidget(anywidget.AnyWidget):
         auto_reconnect: bool = False,
         mcp_approval: Callable[[Any], Any] | None = None,
         session_type: SessionType = "realtime",
+        delegation_model: str | None = None,
         **kwargs: Any,
     ) -> None:
         _refuse_unknown(kwargs, self.class_trait_names())
         endpoint_ = resolve_endpoint(endpoint, api_key=api_key, azure_resource=azure_resource)
+        live = model is not None and is_live_model(model)
+        if live and mode == "ephemeral":
+            raise ConfigError(
+                f"GPT-Live ({model!r}) has no ephemeral keys: the kernel always posts the "
+                "page's offer itself (/v1/live/sessions), and the standard key stays in the "
+                'kernel as ever. Leave mode= out (or use mode="relay").'
+            )
+        if delegation_model is not None and not live:
+            raise ConfigError("delegation_model= is GPT-Live's (its tools' backend model).")
         config = build_session(
             model=model,
             instructions=instructions,
@@ -139,6 +152,9 @@ class RealtimeWidget(anywidget.AnyWidget):
             extra=session,
             session_type=session_type,
         )
+        if live and delegation_model is not None:
+            asked = {"type": "responses", "responses": {"model": delegation_model}}
+            config = {**config, "delegation": delegation_for([], asked, delegation_model)}
         self._core = Session(
             config,
             endpoint=endpoint_,
@@ -158,7 +174,7 @@ class RealtimeWidget(anywidget.AnyWidget):
         self.set_trait("endpoint_label", endpoint_.label)
         self.set_trait("notices", list(self._core.notices))
         self.set_trait("_call_key", secrets.token_hex(8))
-        super().__init__(mode=mode, **kwargs)
+        super().__init__(mode=mode or ("relay" if live else "ephemeral"), **kwargs)
         self._browser = BrowserTransport(self, self._core, post=super().send)
         self._core.attach(self._browser)
         self._core.observe(self._mirror, names=list(_MIRRORED))
@@ -390,6 +406,37 @@ class RealtimeWidget(anywidget.AnyWidget):
     def interrupt(self) -> None:
         """Stop the model: cancel the response and clear the audio already queued to play."""
         self._core.interrupt()
+
+    # --- GPT-Live ---------------------------------------------------------------------------
+
+    @property
+    def is_live(self) -> bool:
+        """A GPT-Live session (``model="gpt-live-1.1"``): full duplex, ``/v1/live``."""
+        return self._core.is_live
+
+    def append_instructions(self, text: str) -> dict[str, Any]:
+        """GPT-Live: trusted instructions added mid-call (they may interrupt its speech)."""
+        return self._core.append_instructions(text)
+
+    def think(self, text: str, *, delegation_id: str | None = None) -> dict[str, Any]:
+        """GPT-Live: facts the model takes silently (e.g. a delegated task's answer)."""
+        return self._core.think(text, delegation_id=delegation_id)
+
+    def comment(self, text: str, *, delegation_id: str | None = None) -> dict[str, Any]:
+        """GPT-Live: words for the model to say (it may paraphrase them)."""
+        return self._core.comment(text, delegation_id=delegation_id)
+
+    def play_fixture(self, source: Any) -> dict[str, Any]:
+        """GPT-Live: play an exact clip as the model's voice (a WAV/MP3/OGG path, WAV bytes or
+        ``(samples, rate)``; at most 30 s), sent over the kernel's sideband."""
+        from .workbench.audio import pcm16
+
+        return self._core.play_fixture(pcm16(source))
+
+    def on_delegation(self, handler: Any) -> Any:
+        """GPT-Live with client delegation: ``handler(delegation)`` answers each task the
+        model hands over (``delegation.say(text)``, ``.think(text)``, or return the text)."""
+        return self._core.on_delegation(handler)
 
     def tool(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         """Make a Python function a tool the model can call (``name=``, ``description=``,

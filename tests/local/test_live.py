@@ -92,11 +92,11 @@ async def test_a_tool_runs_through_responses_delegation(call: RealtimeCall) -> N
     )
     created = await call.wait_for("session.delegation.created")
     assert created["delegation"]["target"] == "responses"
-    done = [
+    done = next(
         e
         for e in await _wait_inner(call, "response.output_item.done")
         if e["event"]["item"]["type"] == "function_call"
-    ][0]
+    )
     item = done["event"]["item"]
     assert (item["name"], json.loads(item["arguments"])) == ("get_weather", {"city": "Paris"})
     assert done["delegation_id"] == created["delegation"]["id"]
@@ -130,7 +130,14 @@ async def test_client_delegation_is_answered_by_commentary(server: LocalServer) 
     await call.connect()
     try:
         await call.wait_for("session.started")
-        send(call, {"type": "session.instructions.append", "content": "call lookup", "delegation_id": None})
+        send(
+            call,
+            {
+                "type": "session.instructions.append",
+                "content": "call lookup",
+                "delegation_id": None,
+            },
+        )
         created = await call.wait_for("session.delegation.created")
         assert created["delegation"]["target"] == "client"
         send(
@@ -155,7 +162,9 @@ async def test_client_delegation_is_answered_by_commentary(server: LocalServer) 
 async def test_immutable_fields_are_refused_and_delegation_updates(call: RealtimeCall) -> None:
     await call.wait_for("session.started")
     # Not even the SDK's type has the field: sent as a user would, unchecked.
-    call.send({"type": "session.update", "session": {"instructions": "Be brief."}, "event_id": "e1"})
+    call.send(
+        {"type": "session.update", "session": {"instructions": "Be brief."}, "event_id": "e1"}
+    )
     error = await call.wait_for("error")
     assert error["error"]["code"] == "immutable_field_update"
     assert error["error"]["client_event_id"] == "e1"
@@ -210,56 +219,62 @@ async def test_the_sideband_sees_everything_and_can_play_fixtures(
 ) -> None:
     await call.wait_for("session.started")
     seen = EventStream()
-    async with AsyncOpenAI(base_url=server.base_url, api_key=KEY) as api:
-        async with api.live.sideband.connect(session_id=str(call.call_id)) as sideband:
+    api = AsyncOpenAI(base_url=server.base_url, api_key=KEY)
+    async with api, api.live.sideband.connect(session_id=str(call.call_id)) as sideband:
 
-            async def read() -> None:
-                async for event in sideband:
-                    raw = event.model_dump(exclude_unset=True)
-                    check_live_server_event(raw)
-                    seen._received(raw)
+        async def read() -> None:
+            async for event in sideband:
+                raw = event.model_dump(exclude_unset=True)
+                check_live_server_event(raw)
+                seen._received(raw)
 
-            reader = asyncio.create_task(read())
-            pcm = tone(0.3).tobytes()
-            await sideband.send(
-                {
-                    "type": "session.output_audio.fixture.play",
-                    "audio": base64.b64encode(pcm).decode(),
-                }
-            )
-            await seen.wait_for("session.output_audio.fixture.played")
-            await sideband.send({"type": "session.close"})
-            closed = await seen.wait_for("session.closed")
-            assert closed["reason"] == "close_requested"
-            reader.cancel()
+        reader = asyncio.create_task(read())
+        pcm = tone(0.3).tobytes()
+        await sideband.send(
+            {
+                "type": "session.output_audio.fixture.play",
+                "audio": base64.b64encode(pcm).decode(),
+            }
+        )
+        await seen.wait_for("session.output_audio.fixture.played")
+        await sideband.send({"type": "session.close"})
+        closed = await seen.wait_for("session.closed")
+        assert closed["reason"] == "close_requested"
+        reader.cancel()
     # The page was not allowed to play a fixture itself; the sideband was.
     send(call, {"type": "session.close"})
 
 
 async def test_a_primary_websocket_session_talks_in_deltas(server: LocalServer) -> None:
-    async with AsyncOpenAI(base_url=server.base_url, api_key=KEY) as api:
-        async with api.live.connect() as connection:
+    api = AsyncOpenAI(base_url=server.base_url, api_key=KEY)
+    async with api, api.live.connect() as connection:
+        await connection.send(
+            {
+                "type": "session.start",
+                "session": {
+                    "model": "gpt-live-1",
+                    "audio": {"format": {"type": "audio/pcm", "rate": 24000}},
+                },
+            }
+        )
+        seen = EventStream()
+        pcm = tone(1.0).tobytes() + silence(1.0).tobytes()
+        for at in range(0, len(pcm), 9600):
             await connection.send(
-                {"type": "session.start", "session": {"model": "gpt-live-1", "audio": {"format": {"type": "audio/pcm", "rate": 24000}}}}
+                {
+                    "type": "session.input_audio.append",
+                    "audio": base64.b64encode(pcm[at : at + 9600]).decode(),
+                }
             )
-            seen = EventStream()
-            pcm = tone(1.0).tobytes() + silence(1.0).tobytes()
-            for at in range(0, len(pcm), 9600):
-                await connection.send(
-                    {
-                        "type": "session.input_audio.append",
-                        "audio": base64.b64encode(pcm[at : at + 9600]).decode(),
-                    }
-                )
 
-            async def read() -> None:
-                async for event in connection:
-                    raw = event.model_dump(exclude_unset=True)
-                    check_live_server_event(raw)
-                    seen._received(raw)
+        async def read() -> None:
+            async for event in connection:
+                raw = event.model_dump(exclude_unset=True)
+                check_live_server_event(raw)
+                seen._received(raw)
 
-            reader = asyncio.create_task(read())
-            await seen.wait_for("session.output_audio.delta", timeout=15)
-            assert seen.types()[0] == "session.started"
-            assert seen.of("session.input_transcript.delta")
-            reader.cancel()
+        reader = asyncio.create_task(read())
+        await seen.wait_for("session.output_audio.delta", timeout=15)
+        assert seen.types()[0] == "session.started"
+        assert seen.of("session.input_transcript.delta")
+        reader.cancel()

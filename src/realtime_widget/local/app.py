@@ -162,7 +162,7 @@ class Call:
             outbox.put(text)
 
 
-class RealtimeServer(LiveRoutes):
+class RealtimeServer:
     """The aiohttp application and the state behind it (keys, calls, sessions); the GPT-Live
     endpoints come from :class:`LiveRoutes`."""
 
@@ -192,7 +192,7 @@ class RealtimeServer(LiveRoutes):
         # The retired beta shape: refused as OpenAI refuses it.
         self.app.router.add_post("/v1/realtime/sessions", self._beta)
         self.app.router.add_post("/v1/realtime", self._beta)
-        self.add_live_routes()
+        self.live = LiveRoutes(self)
         self.app.on_shutdown.append(self._shutdown)
 
     # --- middleware and auth -------------------------------------------------------------

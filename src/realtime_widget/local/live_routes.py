@@ -27,22 +27,21 @@ from .rtc import RtcCall
 if TYPE_CHECKING:
     from .app import Call, RealtimeServer
 
-    _Base = RealtimeServer
-else:
-    _Base = object
-
 
 def _json_error(status: int, message: str, **fields: Any) -> web.Response:
     from .app import _json_error as error
 
-    return error(status, message, **fields)
+    response: web.Response = error(status, message, **fields)
+    return response
 
 
-class LiveRoutes(_Base):
-    """Mixed into :class:`~realtime_widget.local.app.RealtimeServer`."""
+class LiveRoutes:
+    """The GPT-Live endpoints of one :class:`~realtime_widget.local.app.RealtimeServer`
+    (its keys, calls and limits)."""
 
-    def add_live_routes(self) -> None:
-        router = self.app.router
+    def __init__(self, server: RealtimeServer) -> None:
+        self.server = server
+        router = server.app.router
         router.add_post("/v1/live/sessions", self._live_create)
         router.add_get("/v1/live/sessions", self._live_socket)
         router.add_get("/v1/live/sessions/{session_id}/attach", self._live_attach)
@@ -51,7 +50,9 @@ class LiveRoutes(_Base):
     def _live_config(self, raw: Any, *, websocket: bool = False) -> dict[str, Any] | web.Response:
         if not isinstance(raw, dict):
             return _json_error(
-                400, "Missing required parameter: 'session'.", code="missing_required_parameter",
+                400,
+                "Missing required parameter: 'session'.",
+                code="missing_required_parameter",
                 param="session",
             )
         try:
@@ -68,22 +69,24 @@ class LiveRoutes(_Base):
         return config
 
     async def _live_create(self, request: web.Request) -> web.Response:
-        refused = self._check_standard(self._presented_key(request))
+        refused = self.server._check_standard(self.server._presented_key(request))
         if refused is not None:
             return refused
         if request.content_type != "application/json":
             return _json_error(
                 400,
-                "Post a JSON body: {\"session\": {...}, \"transport\": {\"type\": \"webrtc\", "
-                "\"sdp\": \"...\"}}.",
+                'Post a JSON body: {"session": {...}, "transport": {"type": "webrtc", '
+                '"sdp": "..."}}.',
                 code="unsupported_content_type",
             )
-        body = await self._read_json(request)
+        body = await self.server._read_json(request)
         transport = body.get("transport") if isinstance(body, dict) else None
         if not isinstance(transport, dict) or not isinstance(transport.get("sdp"), str):
             return _json_error(
-                400, "Missing required parameter: 'transport.sdp'.",
-                code="missing_required_parameter", param="transport.sdp",
+                400,
+                "Missing required parameter: 'transport.sdp'.",
+                code="missing_required_parameter",
+                param="transport.sdp",
             )
         config = self._live_config(body.get("session"))
         if isinstance(config, web.Response):
@@ -99,19 +102,24 @@ class LiveRoutes(_Base):
             box[0].emit(event, to_page=to_page)
 
         def on_open() -> None:
-            self.sessions_started += 1
+            self.server.sessions_started += 1
             box[0].session.start()
 
         def on_closed() -> None:
-            if box and box[0].id in self.calls:
+            if box and box[0].id in self.server.calls:
                 # The page went without session.close: the session ends, connection_lost.
                 session = box[0].session
                 if isinstance(session, LiveSession):
                     session._finish("connection_lost")
-                self._ending_call(box[0])
+                self.server._ending_call(box[0])
+
+        def on_message(text: str) -> None:
+            session = box[0].session
+            if isinstance(session, LiveSession):
+                session.receive(text, from_page=True)
 
         rtc = RtcCall(
-            on_message=lambda text: box[0].session.receive(text, from_page=True),
+            on_message=on_message,
             on_open=on_open,
             on_audio=lambda pcm: box[0].session.feed_audio(pcm),
             on_closed=on_closed,
@@ -122,8 +130,8 @@ class LiveRoutes(_Base):
             transport="webrtc",
             player=rtc.player,
             on_close=lambda code, reason: self._live_closing(box[0]),
-            max_duration_s=self.max_session_s,
-            text_delay_s=self.text_delay_s,
+            max_duration_s=self.server.max_session_s,
+            text_delay_s=self.server.text_delay_s,
         )
         call = Call(str(session.session["id"]), session, rtc)
         box.append(call)
@@ -135,7 +143,7 @@ class LiveRoutes(_Base):
             return _json_error(
                 400, f"Invalid SDP offer: {exc}", code="invalid_offer", param="transport.sdp"
             )
-        self.calls[call.id] = call
+        self.server.calls[call.id] = call
         return web.json_response(
             {"session": {"id": call.id}, "transport": {"type": "webrtc", "sdp": answer}},
             status=201,
@@ -144,38 +152,41 @@ class LiveRoutes(_Base):
     def _live_closing(self, call: Call) -> None:
         # session.closed has gone out on the channel: let it arrive, then close the peer.
         loop = asyncio.get_running_loop()
-        loop.call_later(0.2, self._ending_call, call)
+        loop.call_later(0.2, self.server._ending_call, call)
 
     async def _live_hangup(self, request: web.Request) -> web.Response:
-        refused = self._check_standard(self._presented_key(request))
+        refused = self.server._check_standard(self.server._presented_key(request))
         if refused is not None:
             return refused
-        call = self.calls.get(request.match_info["session_id"])
+        call = self.server.calls.get(request.match_info["session_id"])
         if call is None or not isinstance(call.session, LiveSession):
             return _json_error(
-                404, f"Session '{request.match_info['session_id']}' not found.",
+                404,
+                f"Session '{request.match_info['session_id']}' not found.",
                 code="session_not_found",
             )
         call.session._finish("close_requested")
         await asyncio.sleep(0.2)  # session.closed reaches the page and sidebands first
-        await self._end_call(call)
+        await self.server._end_call(call)
         return web.Response(status=200)
 
     async def _live_attach(self, request: web.Request) -> web.StreamResponse:
         from .app import Outbox
 
-        refused = self._check_standard(self._presented_key(request))
+        refused = self.server._check_standard(self.server._presented_key(request))
         if refused is not None:
             return refused
-        call = self.calls.get(request.match_info["session_id"])
+        call = self.server.calls.get(request.match_info["session_id"])
         if call is None or not isinstance(call.session, LiveSession):
             return _json_error(
-                404, f"Session '{request.match_info['session_id']}' not found.",
-                code="session_not_found", param="session_id",
+                404,
+                f"Session '{request.match_info['session_id']}' not found.",
+                code="session_not_found",
+                param="session_id",
             )
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
-        self.websockets.add(ws)
+        self.server.websockets.add(ws)
         outbox = Outbox(ws)
         call.sidebands.add(outbox)
         try:
@@ -184,7 +195,7 @@ class LiveRoutes(_Base):
                     call.session.receive(msg.data)
         finally:
             call.sidebands.discard(outbox)
-            self.websockets.discard(ws)
+            self.server.websockets.discard(ws)
             await outbox.close()
         return ws
 
@@ -192,12 +203,12 @@ class LiveRoutes(_Base):
         """A primary WebSocket: ``session.start`` first, then the session."""
         from .app import Outbox
 
-        refused = self._check_standard(self._presented_key(request))
+        refused = self.server._check_standard(self.server._presented_key(request))
         if refused is not None:
             return refused
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
-        self.websockets.add(ws)
+        self.server.websockets.add(ws)
         outbox = Outbox(ws)
         session: LiveSession | None = None
         try:
@@ -213,13 +224,17 @@ class LiveRoutes(_Base):
         finally:
             if session is not None:
                 session.close()
-            self.websockets.discard(ws)
+            self.server.websockets.discard(ws)
             await outbox.close()
         return ws
 
     def _live_start(self, text: str | bytes, outbox: Any) -> LiveSession | None:
         def refuse(code: str, message: str, param: str | None = None) -> None:
-            error: dict[str, Any] = {"type": "invalid_request_error", "code": code, "message": message}
+            error: dict[str, Any] = {
+                "type": "invalid_request_error",
+                "code": code,
+                "message": message,
+            }
             if param:
                 error["param"] = param
             outbox.put(json.dumps({"type": "error", "event_id": new_id("event_"), "error": error}))
@@ -241,12 +256,14 @@ class LiveRoutes(_Base):
             config,
             emit=lambda event, to_page: outbox.put(json.dumps(event)),
             transport="websocket",
-            on_close=lambda code, reason: asyncio.get_running_loop().create_task(
-                outbox.close(code)
-            ),
-            max_duration_s=self.max_session_s,
-            text_delay_s=self.text_delay_s,
+            on_close=lambda code, reason: _later(outbox.close(code)),
+            max_duration_s=self.server.max_session_s,
+            text_delay_s=self.server.text_delay_s,
         )
-        self.sessions_started += 1
+        self.server.sessions_started += 1
         session.start()
         return session
+
+
+def _later(coro: Any) -> None:
+    asyncio.get_running_loop().create_task(coro)

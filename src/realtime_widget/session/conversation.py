@@ -209,6 +209,22 @@ class Conversation:
         sent = self._send(event)
         return sent[0] if isinstance(sent, list) else event
 
+    # --- GPT-Live captions (turns inferred by session/live.py) ---------------------------
+
+    def caption(self, role: str, item_id: str, delta: str, closed: str | None = None) -> None:
+        """Grow a GPT-Live turn by a caption delta (the turn is made on its first); ``closed``
+        is the speaker's previous turn, which this one ended."""
+        with self._lock:
+            if closed is not None and closed in self._items:
+                self._items[closed].status = "completed"
+            item = self._items.get(item_id)
+            if item is None:
+                item = Item(id=item_id, type="message", role=role, status="in_progress")
+                item.audio = True
+                self._items[item_id] = item
+                self._order.append(item_id)
+            item.text += delta
+
     # --- server events -------------------------------------------------------------------
 
     def apply(self, event: dict[str, Any]) -> None:

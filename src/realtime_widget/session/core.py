@@ -28,16 +28,24 @@ import traitlets
 from .. import events as client_events
 from ..config import ConfigError, Endpoint, model_warnings
 from ..images import image_turn
-from ..protocol import SchemaError, validate_session
+from ..protocol import (
+    SchemaError,
+    is_live_model,
+    live_update_problem,
+    validate_live_session,
+    validate_session,
+)
 from ..providers import openai as provider
 from ..redact import redact
 from .budgets import Budget, BudgetExceeded
 from .conversation import FOLLOWS as CONVERSATION_FOLLOWS
 from .conversation import Conversation, Item, Transcript
 from .dispatch import CallEnded, Dispatcher, Handler
+from .live import CLOSE_REASONS, DelegationHandler, LivePart, delegation_for, history_input
+from .live import FOLLOWS as LIVE_FOLLOWS
 from .log import EventLog, EventRecord
 from .metrics import FOLLOWS as METRICS_FOLLOWS
-from .metrics import Metrics, Prices, TurnMetrics, prices_for
+from .metrics import LIVE_PRICES, Metrics, Prices, TurnMetrics, prices_for
 from .recovery import replay_events
 from .tools import Tool, ToolRegistry, ToolResult
 from .turns import FOLLOWS as TURNS_FOLLOWS
@@ -224,8 +232,9 @@ class Session(traitlets.HasTraits):
             else:
                 self.tools.add(entry, timeout=tool_timeout)
         if tools is not None:
-            config = self._validated({**config, "tools": self._tool_schemas()})
+            config = self._validated({**config, **self._tools_fields(config)})
         self.set_trait("config", config)
+        self._live = LivePart(self)
         self.events = EventLog(maxlen=log_size, path=log_path)
         self.metrics = Metrics(prices=prices, default_model=config.get("model"))
         # The server's view of the session (session.created/updated): ids and defaults
@@ -356,6 +365,12 @@ class Session(traitlets.HasTraits):
         return self.status in LIVE
 
     @property
+    def is_live(self) -> bool:
+        """A GPT-Live session (``/v1/live``): its model is ``gpt-live-*``."""
+        model = self.config.get("model")
+        return isinstance(model, str) and is_live_model(model)
+
+    @property
     def max_cost(self) -> float | None:
         """The session's spending cap in USD across all its calls (None: no cap)."""
         return self.budget.max_cost
@@ -408,6 +423,7 @@ class Session(traitlets.HasTraits):
         self.set_trait("call_id", "")
         self._dispatch.call_started()
         self.metrics.call_started()
+        self._live.call_started()
         self._set_status("connecting", "")
 
     def disconnect(self) -> None:
@@ -418,7 +434,8 @@ class Session(traitlets.HasTraits):
         self.transport.close_call()
 
     def hangup(self) -> None:
-        """End the call, and end it on the provider's side too (``/calls/{id}/hangup``)."""
+        """End the call, and end it on the provider's side too (``/calls/{id}/hangup``; a
+        GPT-Live session is closed gracefully first, then hung up)."""
         call_id = self.call_id
         self.disconnect()
         if call_id:
@@ -436,6 +453,16 @@ class Session(traitlets.HasTraits):
                 self._reconnecting = True
                 self._user_ended = True
             self.transport.close_call()
+            return
+        if self.is_live:
+            # GPT-Live takes history only at creation: the conversation so far becomes the new
+            # session's `input` (text; tool calls as their results' words).
+            turns = [(t.role, t.text) for t in self.transcript if t.role in ("user", "assistant")]
+            config = {k: v for k, v in self.config.items() if k != "input"}
+            if turns:
+                config["input"] = history_input(turns)
+            self._set_config(config)
+            self.connect()
             return
         self.connect()
         replay = replay_events(self.conversation)
@@ -455,6 +482,8 @@ class Session(traitlets.HasTraits):
             self.set_trait("call_id", call_id)
         if status in ("closed", "error") and self._ended_by:
             error = self._ended_by  # the kernel ended it, and knows why better
+        elif status == "closed" and self._live.close_reason not in (None, "close_requested"):
+            error = CLOSE_REASONS.get(str(self._live.close_reason), error)
         self._set_status(status, redact(error) if status in ("closed", "error") else "")
         if status == "connected":
             self.budget.start()
@@ -524,7 +553,8 @@ class Session(traitlets.HasTraits):
         ... # doctest: +SKIP
         """
         batch = event if isinstance(event, list) else [event]
-        prepared = [client_events.prepare(e) for e in batch]
+        live = self.is_live
+        prepared = [client_events.prepare(e, live=live) for e in batch]
         for one in prepared:
             self._check_size(one)
         with self._lock:
@@ -569,7 +599,13 @@ class Session(traitlets.HasTraits):
         the server confirms with ``session.updated``. Outside a call it applies to the next.
 
         >>> w.update_session(instructions="Answer in French.")  # doctest: +SKIP
+
+        GPT-Live fixes the model, voice, instructions and history at creation: during a call
+        only ``delegation`` (within its type) and ``triggers`` change; the rest is refused with
+        the API's reason, and applies to the next call when no call is under way.
         """
+        if self.is_live:
+            return self._update_live(fields)
         try:
             validate_session({"type": self.session_type, **fields})
         except SchemaError as exc:
@@ -581,6 +617,74 @@ class Session(traitlets.HasTraits):
         if not self.live:
             return update
         return self.send(update)[0]
+
+    def _update_live(self, fields: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if self.live:
+                problem = live_update_problem(fields)
+                if problem is not None:
+                    raise problem
+            else:
+                validate_live_session(merge_config(self.config, fields))
+        except SchemaError as exc:
+            raise client_events.InvalidEventError(
+                f"Not sent: {exc.message}", param=exc.param, code=exc.code
+            ) from None
+        self._set_config(merge_config(self.config, fields))
+        update = {"type": "session.update", "session": fields}
+        if not self.live:
+            return update
+        return self.send(update)[0]
+
+    # --- GPT-Live's own commands ---------------------------------------------------------------
+
+    def _live_only(self, what: str) -> None:
+        if not self.is_live:
+            raise RuntimeError(
+                f"{what} is GPT-Live's (model='gpt-live-1.1'); a Realtime session takes "
+                "instructions through update_session() and turns through say()."
+            )
+
+    def append_instructions(self, text: str) -> dict[str, Any]:
+        """GPT-Live: trusted instructions added mid-call (``session.instructions.append``);
+        they may interrupt what the model is saying."""
+        self._live_only("append_instructions()")
+        return self.send(client_events.live_append("instructions", text))[0]
+
+    def think(self, text: str, *, delegation_id: str | None = None) -> dict[str, Any]:
+        """GPT-Live: facts the model takes silently (``session.thinking.append``), e.g. the
+        answer to a delegated task."""
+        self._live_only("think()")
+        return self.send(client_events.live_append("thinking", text, delegation_id))[0]
+
+    def comment(self, text: str, *, delegation_id: str | None = None) -> dict[str, Any]:
+        """GPT-Live: words for the model to say (``session.commentary.append``; it may
+        paraphrase them)."""
+        self._live_only("comment()")
+        return self.send(client_events.live_append("commentary", text, delegation_id))[0]
+
+    def play_fixture(self, pcm16: bytes) -> dict[str, Any]:
+        """GPT-Live: play an exact clip as the model's voice (24 kHz mono PCM16, at most
+        30 s; ``session.output_audio.fixture.play``, sent over the kernel's sideband)."""
+        import base64
+
+        self._live_only("play_fixture()")
+        audio = base64.b64encode(pcm16).decode("ascii")
+        return self.send({"type": "session.output_audio.fixture.play", "audio": audio})[0]
+
+    def on_delegation(self, handler: DelegationHandler) -> DelegationHandler:
+        """GPT-Live with client delegation (no ``tools``): call ``handler(delegation)`` for
+        each task the model hands over; it answers with ``delegation.say(text)``,
+        ``delegation.think(text)``, or by returning the text to say.
+
+        >>> @w.on_delegation  # doctest: +SKIP
+        ... def look_up(delegation): return "The shop opens at nine."
+        """
+        # Its output shows in the cell that registered it, like an event handler's.
+        wrap = self._wrap_handler
+        wrapped = wrap(handler) if wrap is not None else handler  # type: ignore[arg-type]
+        self._live.handlers.append(wrapped)  # type: ignore[arg-type]
+        return handler
 
     def say(
         self, text: str = "", *, image: Any = None, audio: bytes | None = None, **response: Any
@@ -607,6 +711,13 @@ class Session(traitlets.HasTraits):
         response: dict[str, Any],
         audio: bytes | None = None,
     ) -> Request:
+        if self.is_live:
+            raise RuntimeError(
+                "GPT-Live hears the user only through the microphone and decides itself when "
+                "to speak: there is no typed turn or response to ask for. Use w.play(recording) "
+                "to speak into the call, w.comment(text) for words the model should say, "
+                "w.think(text) for facts it should know, or w.append_instructions(text)."
+            )
         if self.config.get("type") == "transcription":
             raise RuntimeError(
                 "This is a transcription session (live captions, no replies): there is no "
@@ -727,6 +838,11 @@ class Session(traitlets.HasTraits):
 
     def interrupt(self) -> None:
         """Stop the model: cancel the response and clear the audio already queued to play."""
+        if self.is_live:
+            raise RuntimeError(
+                "GPT-Live has no response to cancel: it stops when it is talked over. Steer it "
+                "with w.append_instructions('Stop and listen.')."
+            )
         self.send([{"type": "response.cancel"}, {"type": "output_audio_buffer.clear"}])
 
     # --- tools ------------------------------------------------------------------------------
@@ -757,7 +873,7 @@ class Session(traitlets.HasTraits):
                 description=description,
                 timeout=self._tool_timeout if timeout is None else timeout,
             )
-            self.update_session(tools=self._tool_schemas())
+            self.update_session(**self._tools_fields(self.config))
             return function
 
         return register(fn) if fn is not None else register
@@ -765,10 +881,18 @@ class Session(traitlets.HasTraits):
     def remove_tool(self, name: str) -> None:
         """Stop offering a tool to the model (redeclares the tools mid-session)."""
         self.tools.remove(name)
-        self.update_session(tools=self._tool_schemas())
+        self.update_session(**self._tools_fields(self.config))
 
     def _tool_schemas(self) -> list[dict[str, Any]]:
         return [*self._declared, *self.tools.schemas()]
+
+    def _tools_fields(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The session fields that declare the tools: ``tools`` (Realtime), or GPT-Live's
+        Responses delegation with them as function tools."""
+        model = config.get("model")
+        if isinstance(model, str) and is_live_model(model):
+            return {"delegation": delegation_for(self._tool_schemas(), config.get("delegation"))}
+        return {"tools": self._tool_schemas()}
 
     def _tool_done(self, result: ToolResult, response_id: str) -> None:
         self.metrics.add_tool_time(response_id, result.seconds * 1000)
@@ -778,7 +902,7 @@ class Session(traitlets.HasTraits):
     @property
     def tool_results(self) -> list[ToolResult]:
         """Every tool call the kernel answered, with its full Python result."""
-        return list(self._turns.results)
+        return [*self._turns.results, *self._live.results]
 
     # --- events in --------------------------------------------------------------------------
 
@@ -804,10 +928,12 @@ class Session(traitlets.HasTraits):
                     self._response_done(event)
                 elif kind == "conversation.item.done":
                     self._item_done(event)
-                elif kind in ("session.created", "session.updated"):
+                elif kind in ("session.created", "session.updated", "session.started"):
                     session = event.get("session")
                     if isinstance(session, dict):
                         self.server_session = session
+                if kind in LIVE_FOLLOWS:
+                    self._live_event(record)
             elif kind == "response.create":
                 metrics.apply(record)
             elif kind == "session.update":
@@ -816,6 +942,36 @@ class Session(traitlets.HasTraits):
                 self._follow_session_update(event.get("session"))
             for coroutine in self._dispatch.dispatch(record):
                 self.spawn(coroutine)
+
+    def _live_event(self, record: EventRecord) -> None:
+        event, kind = record.event, record.type
+        if kind in ("session.input_transcript.delta", "session.output_transcript.delta"):
+            role = "user" if kind == "session.input_transcript.delta" else "assistant"
+            caption = self._live.captions.apply(role, event.get("start_ms"), event.get("end_ms"))
+            delta = event.get("delta")
+            self.conversation.caption(
+                role, caption.item_id, delta if isinstance(delta, str) else "", caption.closed
+            )
+            self.metrics.live_caption(role, caption.item_id, record.t_kernel)
+            if caption.closed is not None and role == "assistant":
+                self._live_turn_done(caption.closed)
+            return
+        if kind in ("session.usage.updated", "session.closed"):
+            self.metrics.live_usage(event.get("usage"))
+            totals = self.metrics.totals()
+            if self.endpoint.name == "local":
+                totals["cost_basis"] = "openai-equivalent"
+            self.set_trait("totals", totals)
+            self.budget.check_cost(totals.get("cost"))
+        if kind == "session.started":
+            self.metrics.default_model = self.config.get("model")
+        self._live.apply(event)
+
+    def _live_turn_done(self, turn_id: str) -> None:
+        turn = self.metrics.turn(turn_id)
+        if turn is not None:
+            for listener in self._turn_listeners:
+                listener(turn)
 
     def _response_done(self, event: dict[str, Any]) -> None:
         totals = self.metrics.totals()
@@ -847,6 +1003,10 @@ class Session(traitlets.HasTraits):
 
     def _follow_session_update(self, fields: Any) -> None:
         if not isinstance(fields, dict):
+            return
+        if self.is_live:
+            if live_update_problem(fields) is None:
+                self._set_config(merge_config(self.config, fields))
             return
         try:
             validate_session({"type": self.session_type, **fields})
@@ -971,14 +1131,14 @@ class Session(traitlets.HasTraits):
 
     async def _hangup(self, call_id: str) -> None:
         try:
-            await provider.hangup(self.endpoint, call_id)
+            await provider.hangup(self.endpoint, call_id, live=self.is_live)
         except (provider.RealtimeAuthError, ConfigError) as exc:
             self._notice(str(exc))
 
     async def _quiet_hangup(self, call_id: str) -> None:
         # A hang-up nobody asked for (a dropped or closed call): a failure changes nothing.
         with contextlib.suppress(Exception):
-            await provider.hangup(self.endpoint, call_id)
+            await provider.hangup(self.endpoint, call_id, live=self.is_live)
 
     def _set_config(self, config: dict[str, Any]) -> None:
         self.set_trait("config", config)
@@ -996,12 +1156,17 @@ class Session(traitlets.HasTraits):
 
     def _validated(self, config: dict[str, Any]) -> dict[str, Any]:
         try:
+            model = config.get("model")
+            if isinstance(model, str) and is_live_model(model):
+                return validate_live_session(config)
             return validate_session(config)
         except SchemaError as exc:
             raise ConfigError(f"Invalid session ({exc.param}): {exc.message}") from None
 
     def _warn_if_uncapped(self) -> None:
         model = self.config.get("model")
+        if model in LIVE_PRICES:
+            return
         if self.budget.max_cost is not None and prices_for(model, self.metrics.prices) is None:
             self._warn_unpriced()
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from .log import EventRecord
 
-__all__ = ["PRICES", "Metrics", "Prices", "TurnMetrics", "cost"]
+__all__ = ["LIVE_PRICES", "PRICES", "LivePrices", "Metrics", "Prices", "TurnMetrics", "cost"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,39 @@ PRICES: dict[str, Prices] = {
 }
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class LivePrices:
+    """GPT-Live's price in USD per minute: active time, and (gpt-live-1.1, WebRTC sessions
+    configured for it) standby time, billed per second (docs: voice-latency-cost)."""
+
+    active_per_minute: float
+    standby_per_minute: float | None = None
+
+
+LIVE_PRICES: dict[str, LivePrices] = {
+    "gpt-live-1": LivePrices(0.05),
+    "gpt-live-1.1": LivePrices(0.05, 0.02),
+}
+
+
+def live_cost(usage: Mapping[str, Any], model: str | None) -> float | None:
+    """The cost of a Live session's cumulative ``usage`` (``seconds``; ``active_seconds`` and
+    ``paused_seconds`` when reported); None for a model with no known price.
+
+    >>> live_cost({"seconds": 120}, "gpt-live-1")
+    0.1
+    """
+    price = LIVE_PRICES.get(model or "") or LIVE_PRICES.get(_DATE_SUFFIX.sub("", model or ""))
+    seconds = _finite(usage.get("seconds"))
+    if price is None or seconds is None:
+        return None
+    paused = _finite(usage.get("paused_seconds")) or 0.0
+    active = _finite(usage.get("active_seconds"))
+    active = seconds - paused if active is None else active
+    standby = price.standby_per_minute if price.standby_per_minute is not None else 0.0
+    return round((active * price.active_per_minute + paused * standby) / 60, 6)
 
 
 def _price_for(model: str | None, prices: Mapping[str, Prices] | None) -> Prices | None:
@@ -381,6 +414,10 @@ class Metrics:
         self._priced = 0
         self._unpriced = 0
         self._assumed = 0  # priced with assumed (not published) figures
+        # GPT-Live: billed seconds and cost of the calls before this one, and of this call.
+        self._live_before = (0.0, 0.0)
+        self._live_now = (0.0, 0.0)
+        self._live_seen = False
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -435,12 +472,17 @@ class Metrics:
         with self._lock:
             latencies = self._latencies
             no_cost = self._priced == 0 and self._unpriced > 0
+            live = {}
+            if self._live_seen:  # GPT-Live: billed by the second, not by the token
+                seconds = self._live_before[0] + self._live_now[0]
+                live = {"seconds": seconds}
             return {
                 "turns": self._count,
                 "input_tokens": self._input_tokens,
                 "output_tokens": self._output_tokens,
                 "total_tokens": self._input_tokens + self._output_tokens,
-                "cost": None if no_cost else self._cost,
+                "cost": None if no_cost else self._cost + self._live_before[1] + self._live_now[1],
+                **live,
                 "cost_complete": self._unpriced == 0,
                 "prices_assumed": self._assumed > 0,
                 "median_latency_ms": _sorted_median(latencies) if latencies else None,
@@ -476,6 +518,42 @@ class Metrics:
         with self._lock:
             self._speech_stopped = self._committed = None
             self._requests.clear()
+            before, now = self._live_before, self._live_now
+            self._live_before = (before[0] + now[0], before[1] + now[1])
+            self._live_now = (0.0, 0.0)
+
+    # --- GPT-Live ------------------------------------------------------------------------------
+
+    def live_caption(self, role: str, turn_id: str, t: float) -> None:
+        """A GPT-Live caption delta: the user's mark when they last spoke; an assistant turn
+        begins (its latency from the user's last words to its first) and grows."""
+        with self._lock:
+            if role == "user":
+                self._speech_stopped = t
+                return
+            turn = self._turns.get(turn_id)
+            if turn is None:
+                turn = self._new_turn(turn_id)
+                turn.speech_stopped, self._speech_stopped = self._speech_stopped, None
+                turn.response_created = turn.first_delta = t
+                self._track_latency({"response_id": turn_id})
+            turn.done = t
+
+    def live_usage(self, usage: Any) -> float | None:
+        """A GPT-Live call's cumulative usage so far (``session.usage.updated`` or the final
+        one of ``session.closed``): this call's seconds and cost are replaced, not summed."""
+        if not isinstance(usage, dict):
+            return None
+        seconds = _finite(usage.get("seconds"))
+        if seconds is None:
+            return None
+        with self._lock:
+            self._live_seen = True
+            cost = live_cost(usage, self.pricing_model)
+            if cost is None:
+                self._unpriced = max(self._unpriced, 1)
+            self._live_now = (seconds, cost or 0.0)
+            return cost
 
     @property
     def unpriced_model(self) -> str | None:

@@ -32,6 +32,7 @@ from ..protocol import schema
 from ..providers import openai as provider
 from ..redact import contains_secret, redact, redact_exception, redact_value, register
 from ..session.core import DEFAULT_MAX_MESSAGE_BYTES, Session, background_loop
+from ..session.live import KERNEL_ONLY, page_client_events
 from ..session.log import EventRecord
 from .websocket import KernelSocket
 
@@ -50,6 +51,22 @@ NOT_DISPLAYED = (
     "No answer from the widget's front end: display the widget (make it the last line of a "
     "cell) in JupyterLab, Notebook 7, VS Code, marimo or Voila, then connect again."
 )
+
+
+LIVE_HAS_NO_KEYS = (
+    "GPT-Live has no ephemeral keys: the kernel posts the page's offer itself. Reload the "
+    "page (its front end predates GPT-Live), then connect again."
+)
+
+
+def live_creation(config: dict[str, Any]) -> dict[str, Any]:
+    """A GPT-Live session as the kernel creates it for the page: the data channel may send
+    every client event but the kernel's own (``session.update``, fixtures), so the page cannot
+    change what the kernel decided; a config that sets its own allow-list keeps it."""
+    if "client" in config:
+        return config
+    allowed = {"allowed_client_events": page_client_events()}
+    return {**config, "client": {"data_channel": allowed}}
 
 
 class BrowserTransport:
@@ -90,7 +107,8 @@ class BrowserTransport:
     def deliver(self, batch: list[dict[str, Any]]) -> None:
         # An event that carries a credential the kernel holds (an MCP server's authorization)
         # goes over the kernel's own line to the call, never through the page.
-        private = [e for e in batch if contains_secret(e)]
+        kernel_only = KERNEL_ONLY if self._session.is_live else frozenset()
+        private = [e for e in batch if e.get("type") in kernel_only or contains_secret(e)]
         if private:
             self._sideband.send(self._session.call_id, private)
             batch = [e for e in batch if not any(e is p for p in private)]
@@ -264,7 +282,15 @@ class BrowserTransport:
         session = self._session
         secret: str | None = None
         try:
-            if request["op"] == "key":
+            if request["op"] == "key" and session.is_live:
+                raise ConfigError(LIVE_HAS_NO_KEYS)
+            if request["op"] != "key" and session.is_live:
+                answer, call_id = await provider.create_live_session(
+                    session.endpoint, request["sdp"], live_creation(session.config)
+                )
+                session.set_trait("call_id", call_id)
+                reply |= {"ok": True, "value": {"sdp": answer, "call_id": call_id}}
+            elif request["op"] == "key":
                 minted = await provider.mint_client_secret(session.endpoint, dict(session.config))
                 register(minted.value)  # it goes to the page, and nowhere else
                 secret = minted.value
@@ -361,7 +387,9 @@ class Sideband:
         try:
             if self._socket is None or self._socket.call_id != call_id:
                 await self._close()
-                socket = KernelSocket(self._session.endpoint, call_id=call_id)
+                socket = KernelSocket(
+                    self._session.endpoint, call_id=call_id, live=self._session.is_live
+                )
                 await socket.open()
                 self._socket = socket
                 self._reader = asyncio.get_running_loop().create_task(self._drain(socket))

@@ -242,8 +242,7 @@ class LiveSession:
                 if name in _IMMUTABLE:
                     self._error(
                         "immutable_field_update",
-                        f"The field 'session.{name}' cannot be changed after the session "
-                        "starts.",
+                        f"The field 'session.{name}' cannot be changed after the session starts.",
                         param=f"session.{name}",
                         event_id=event_id,
                     )
@@ -280,7 +279,9 @@ class LiveSession:
         handler(event, event_id)
 
     def _on_session_start(self, event: Event, event_id: str | None) -> None:
-        self._error("session_already_started", "The session has already started.", event_id=event_id)
+        self._error(
+            "session_already_started", "The session has already started.", event_id=event_id
+        )
 
     def _on_session_update(self, event: Event, event_id: str | None) -> None:
         fields = event["session"]
@@ -361,7 +362,10 @@ class LiveSession:
             return
         if pcm.size > 30 * SAMPLE_RATE:
             self._error(
-                "invalid_value", "A fixture is at most 30 seconds.", param="audio", event_id=event_id
+                "invalid_value",
+                "A fixture is at most 30 seconds.",
+                param="audio",
+                event_id=event_id,
             )
             return
         self._send({"type": "session.output_audio.fixture.playing"}, client_event_id=event_id)
@@ -381,9 +385,7 @@ class LiveSession:
     def _on_response_create(self, event: Event, event_id: str | None) -> None:
         if not self._delegates_to("responses", event_id):
             return
-        answered = [
-            (d, c) for d, c in self._pending_calls.items() if c["call_id"] in self._outputs
-        ]
+        answered = [(d, c) for d, c in self._pending_calls.items() if c["call_id"] in self._outputs]
         if not answered:
             self._error(
                 "no_pending_output",
@@ -538,16 +540,26 @@ class LiveSession:
 
     async def _stream(self, delegation_id: str, response_id: str, item: dict[str, Any]) -> None:
         """A Responses stream of one output item, each event wrapped in ``response.event``."""
-        response = {"id": response_id, "object": "response", "status": "in_progress", "output": []}
-        inner = [
+        response: dict[str, Any] = {
+            "id": response_id,
+            "object": "response",
+            "status": "in_progress",
+            "output": [],
+        }
+        inner: list[dict[str, Any]] = [
             {"type": "response.created", "response": response},
-            {"type": "response.output_item.added", "output_index": 0, "item": {**item, "status": "in_progress"}},
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**item, "status": "in_progress"},
+            },
             {"type": "response.output_item.done", "output_index": 0, "item": item},
             {"type": "response.completed", "response": {**response, "status": "completed"}},
         ]
-        for number, event in enumerate(inner):
+        for number, nested in enumerate(inner):
             if self.text_delay_s:
                 await asyncio.sleep(self.text_delay_s)
-            event = {**event, "sequence_number": number}
-            self._send({"type": "response.event", "delegation_id": delegation_id, "event": event})
-
+            numbered = {**nested, "sequence_number": number}
+            self._send(
+                {"type": "response.event", "delegation_id": delegation_id, "event": numbered}
+            )
