@@ -27,6 +27,18 @@ const PAGE_GONE = "The page that held the call was reloaded or closed, so the ca
 // session_expired, then the server closes: whichever way the close shows, say why.
 const EXPIRED = "The session reached the provider's time limit (session_expired). Run w.reconnect() to continue the conversation in a new session, or Connect to start afresh.";
 const DROPPED = `The connection to the server dropped (no media for ${DROP_GRACE_MS / 1000} s), so the call ended. Check the network, then connect again (w.reconnect() continues the conversation).`;
+// GPT-Live takes no trickled candidates: the offer goes once gathering is complete, which on a
+// loopback or LAN is milliseconds; a network that never completes it is not waited on past this.
+const GATHER_LIMIT_MS = 3_000;
+// A Live hang-up is graceful: session.close, then session.closed (with the final usage) within
+// this, and only then the peer closes.
+const CLOSE_GRACE_MS = 5_000;
+const LIVE_CLOSED: Record<string, string> = {
+  expired: "The session reached GPT-Live's time limit (expired). Run w.reconnect() to go on in a new session with the conversation so far.",
+  content: "GPT-Live ended the session: its safety filter stopped it (content).",
+  remote_hangup: "The other side hung up.",
+  connection_lost: "The connection to GPT-Live was lost. Run w.reconnect() to go on.",
+};
 const MIC_CONSTRAINTS: MediaStreamConstraints = {
   audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
 };
@@ -69,6 +81,25 @@ declare global {
   }
 }
 
+/** Resolves once the offer has all its candidates (or after `limit` ms, with what it has). */
+function gathered(pc: RTCPeerConnection, limit: number): Promise<void> {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      window.clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      pc.removeEventListener("icecandidate", last);
+      resolve();
+    };
+    const check = () => pc.iceGatheringState === "complete" && done();
+    // The null candidate says gathering ended, sometimes before the state event.
+    const last = (e: RTCPeerConnectionIceEvent) => e.candidate === null && done();
+    const timer = window.setTimeout(done, limit);
+    pc.addEventListener("icegatheringstatechange", check);
+    pc.addEventListener("icecandidate", last);
+  });
+}
+
 export class Call extends Emitter<CallEvents> {
   state: CallState = { status: "idle", error: null, step: null, callId: null, muted: false, micError: null };
   readonly transcript = new TranscriptModel();
@@ -104,6 +135,11 @@ export class Call extends Emitter<CallEvents> {
   private posting: AbortController | null = null;
   private dropTimer: number | null = null;
   private attempt = 0; // bumps on every start/stop so stale async steps know to give up
+  /** GPT-Live (a `gpt-live-*` model): relayed offer, no trickle, session.started, graceful close. */
+  live = false;
+  private started: (() => void) | null = null; // GPT-Live: the call is up at session.started
+  private closing: number | null = null; // GPT-Live: session.close sent, session.closed awaited
+  private closeReason: string | null = null;
   timings: Record<string, number> = {};
 
   constructor(
@@ -192,7 +228,11 @@ export class Call extends Emitter<CallEvents> {
   async start(): Promise<void> {
     if (this.state.status === "connecting" || this.state.status === "connected") return;
     const attempt = ++this.attempt;
-    const mode = this.model.get("mode") === "relay" ? "relay" : "ephemeral";
+    const session = this.model.get("session") as Record<string, unknown> | null;
+    this.live = typeof session?.model === "string" && session.model.startsWith("gpt-live");
+    this.closeReason = null;
+    // GPT-Live has no client secrets: the kernel always posts the offer.
+    const mode = this.live || this.model.get("mode") === "relay" ? "relay" : "ephemeral";
     this.timings = { start: now() };
     this.outbox = [];
     this.session = null;
@@ -200,7 +240,7 @@ export class Call extends Emitter<CallEvents> {
     this.responding = this.playing = false;
     this.expired = false;
     this.setState({ status: "connecting", error: null, step: null, callId: null, micError: null });
-    if (this.pushToTalk) this.outbox.push(detectionUpdate(null)); // sent once the channel opens
+    if (this.pushToTalk && !this.live) this.outbox.push(detectionUpdate(null)); // sent once the channel opens
     // The key is minted while the microphone opens: the two waits overlap.
     const key = mode === "ephemeral" ? this.bridge.request("key") : null;
     // A refused key fails the call at once, even while the microphone prompt is still open.
@@ -259,9 +299,11 @@ export class Call extends Emitter<CallEvents> {
       pc.onconnectionstatechange = watch;
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
+      if (this.live) await gathered(pc, GATHER_LIMIT_MS);
       this.timings.offer = now();
       this.check(attempt);
-      const answer = mode === "relay" ? await this.relay(offer.sdp ?? "") : await this.post(key!, offer.sdp ?? "");
+      const sdp = this.live ? (pc.localDescription?.sdp ?? "") : (offer.sdp ?? "");
+      const answer = mode === "relay" ? await this.relay(sdp) : await this.post(key!, sdp);
       this.check(attempt);
       this.timings.answer = now();
       await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
@@ -337,20 +379,30 @@ export class Call extends Emitter<CallEvents> {
         this.fail(attempt, error.step, error.message);
         reject(error);
       }, OPEN_TIMEOUT_MS);
-      channel.onopen = () => {
+      const up = () => {
         window.clearTimeout(timer);
+        this.started = null;
         if (this.attempt !== attempt) return;
-        this.timings.open = now();
+        this.timings.up = now();
         this.setState({ status: "connected", error: null, step: null });
         const queued = this.outbox;
         this.outbox = [];
         this.send(queued);
         resolve();
       };
+      channel.onopen = () => {
+        if (this.attempt !== attempt) return;
+        this.timings.open = now();
+        // GPT-Live takes no command before session.started: the call is up when it comes.
+        if (this.live) this.started = up;
+        else up();
+      };
       channel.onclose = () => {
         window.clearTimeout(timer);
         if (this.attempt !== attempt) return;
-        if (this.state.status === "connected" && this.expired) {
+        if (this.state.status === "connected" && this.live) {
+          this.end(this.closeReason);
+        } else if (this.state.status === "connected" && this.expired) {
           this.end(EXPIRED);
         } else if (this.state.status === "connected") {
           this.end("The call ended: the server closed the data channel (hang-up, session limit or a dropped connection).");
@@ -413,7 +465,7 @@ export class Call extends Emitter<CallEvents> {
   /** Send client events on the data channel (queued while connecting). */
   send(events: RealtimeEvent[]): void {
     for (const event of events) {
-      if (this.channel?.readyState === "open") {
+      if (this.channel?.readyState === "open" && (this.state.status === "connected" || !this.live)) {
         try {
           this.channel.send(JSON.stringify(event));
         } catch (error) {
@@ -437,9 +489,14 @@ export class Call extends Emitter<CallEvents> {
     else if (event.type === "response.done") this.responding = false;
     else if (event.type === "output_audio_buffer.started") this.playing = true;
     else if (event.type === "output_audio_buffer.stopped" || event.type === "output_audio_buffer.cleared") this.playing = false;
-    if ((event.type === "session.created" || event.type === "session.updated") && typeof e.session === "object" && e.session) {
+    if ((event.type === "session.created" || event.type === "session.updated" || event.type === "session.started") && typeof e.session === "object" && e.session) {
       this.session = e.session as Record<string, unknown>;
-    } else if (event.type === "output_audio_buffer.started" || event.type === "response.output_audio.delta") {
+      if (event.type === "session.started") this.started?.();
+    } else if (event.type === "session.closed") {
+      const reason = typeof e.reason === "string" ? e.reason : "";
+      this.closeReason = LIVE_CLOSED[reason] ?? null;
+      if (this.closing !== null) this.end(this.closeReason);
+    } else if (event.type === "output_audio_buffer.started" || event.type === "response.output_audio.delta" || event.type === "session.output_transcript.delta") {
       if (!this.audioSeen) this.timings.audio = now(); // the call's first audio from the model
       this.audioSeen = true;
     } else if (event.type === "error" && (e.error as Record<string, unknown> | undefined)?.code === "session_expired") {
@@ -463,7 +520,9 @@ export class Call extends Emitter<CallEvents> {
     const { dir, event } = record;
     this.log.append(record);
     if (dir === "in") this.follow(event);
-    if (dir === "in" && this.transcript.apply(event)) this.emit("transcript", null);
+    // A GPT-Live tool's output has no server echo: the transcript takes it as it is sent.
+    const shown = dir === "in" || event.type === "response.item.create";
+    if (shown && this.transcript.apply(event)) this.emit("transcript", null);
     this.emit("event", record);
   }
 
@@ -489,7 +548,8 @@ export class Call extends Emitter<CallEvents> {
 
   /** A response is in progress or the model's voice still plays: Interrupt has something to stop. */
   get answering(): boolean {
-    return this.state.status === "connected" && (this.responding || this.playing);
+    // GPT-Live has no response to cancel: it stops when talked over.
+    return this.state.status === "connected" && !this.live && (this.responding || this.playing);
   }
 
   /** Stop the model: cancel its response and drop the audio queued to play (as widget.interrupt). */
@@ -521,7 +581,7 @@ export class Call extends Emitter<CallEvents> {
     this.pushToTalk = on;
     this.talking = false;
     this.applyMic();
-    if (this.state.status === "connected" || this.state.status === "connecting") {
+    if ((this.state.status === "connected" || this.state.status === "connecting") && !this.live) {
       this.send([detectionUpdate(on ? null : this.resumeDetection)]);
     }
     this.emit("state", this.state);
@@ -533,7 +593,10 @@ export class Call extends Emitter<CallEvents> {
     if (down && (this.state.muted || !this.mic)) return; // nothing would be heard: an empty commit
     this.talking = down;
     this.applyMic();
-    if (!down) this.send([{ type: "input_audio_buffer.commit" }, { type: "response.create" }]);
+    // GPT-Live hears what the held microphone sends and decides itself when to answer.
+    if (this.live) {
+      // nothing to commit
+    } else if (!down) this.send([{ type: "input_audio_buffer.commit" }, { type: "response.create" }]);
     else this.send([{ type: "input_audio_buffer.clear" }]); // a fresh turn: nothing said before
     this.emit("state", this.state);
   }
@@ -612,10 +675,25 @@ export class Call extends Emitter<CallEvents> {
   /** End the call and release the microphone. */
   stop(reason: string | null = null): void {
     if (this.state.status === "idle" || this.state.status === "closed") return;
+    if (this.live && this.state.status === "connected" && this.channel?.readyState === "open" && reason === null) {
+      // Graceful: session.close, and the peer stays up until session.closed brings the usage.
+      if (this.closing !== null) return;
+      this.send([{ type: "session.close" }]);
+      this.closing = window.setTimeout(() => this.end(null), CLOSE_GRACE_MS);
+      return;
+    }
     this.end(reason);
   }
 
   private end(reason: string | null): void {
+    if (this.live && this.closing === null && this.channel?.readyState === "open" && this.state.status === "connected") {
+      // Ended without waiting (the page going, the kernel gone): still tell GPT-Live to close.
+      try {
+        this.channel.send(JSON.stringify({ type: "session.close" }));
+      } catch {
+        // closing already
+      }
+    }
     this.attempt++;
     this.release();
     this.setState({ status: "closed", error: reason, step: null });
@@ -629,6 +707,9 @@ export class Call extends Emitter<CallEvents> {
   }
 
   private release(): void {
+    if (this.closing !== null) window.clearTimeout(this.closing);
+    this.closing = null;
+    this.started = null;
     this.posting?.abort();
     this.posting = null;
     if (this.dropTimer !== null) window.clearTimeout(this.dropTimer);

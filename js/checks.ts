@@ -335,6 +335,7 @@ export class Checker {
 export function checkText(
   text: string,
   checker: Checker | null,
+  root: "client_event" | "live_client_event" = "client_event",
 ): { event: Record<string, unknown> | null; problem: Problem | null } {
   let value: unknown;
   try {
@@ -345,6 +346,6 @@ export function checkText(
   if (!isObject(value)) {
     return { event: null, problem: { code: "invalid_type", param: "", message: `A client event is a JSON object with a "type", not ${kindOf(value)}.` } };
   }
-  const found = checker ? checker.validate("client_event", value) : null;
+  const found = checker ? checker.validate(root, value) : null;
   return found ? { event: null, problem: found } : { event: value, problem: null };
 }

@@ -6,6 +6,48 @@
 import type { RealtimeEvent, TurnFigures } from "./protocol";
 
 const FIGURES_KEPT = 1000; // responses whose latency and cost are kept for the views
+// GPT-Live sends no end of turn: a speaker's turn ends when the other starts one after it, or
+// after this long of its own silence (session/live.py's rule, the same ids: live_user_N).
+const LIVE_TURN_GAP_MS = 1500;
+type Speaker = "user" | "assistant";
+
+/** GPT-Live's captions as turns (see LIVE_TURN_GAP_MS). */
+class Captions {
+  private count = { user: 0, assistant: 0 };
+  private open: Record<Speaker, string | null> = { user: null, assistant: null };
+  private lastEnd: Record<Speaker, number | null> = { user: null, assistant: null };
+  private seq = 0;
+  private lastSeq = { user: 0, assistant: 0 };
+  private beganSeq = { user: 0, assistant: 0 };
+
+  reset(): void {
+    this.open = { user: null, assistant: null };
+    this.lastEnd = { user: null, assistant: null };
+  }
+
+  apply(role: Speaker, start: unknown, end: unknown): { id: string; closed: string | null } {
+    const other: Speaker = role === "user" ? "assistant" : "user";
+    this.seq++;
+    let current = this.open[role];
+    let closed: string | null = null;
+    if (current !== null) {
+      const last = this.lastEnd[role];
+      const paused = typeof start === "number" && last !== null && start - last >= LIVE_TURN_GAP_MS;
+      if (paused || this.beganSeq[other] > this.lastSeq[role]) {
+        closed = current;
+        current = null;
+      }
+    }
+    if (current === null) {
+      current = `live_${role}_${++this.count[role]}`;
+      this.open[role] = current;
+      this.beganSeq[role] = this.seq;
+    }
+    this.lastSeq[role] = this.seq;
+    if (typeof end === "number") this.lastEnd[role] = end;
+    return { id: current, closed };
+  }
+}
 const LISTING = "listing its tools…";
 
 export type TurnKind = "message" | "tool" | "mcp" | "listing" | "approval";
@@ -46,6 +88,7 @@ export class TranscriptModel {
   private turns = new Map<string, Turn>();
   private order: string[] = [];
   private visible: Turn[] | null = null; // the list as last computed (null: stale)
+  private captions = new Captions();
   /** The kernel's figures by response id (the newest FIGURES_KEPT). */
   readonly figures = new Map<string, TurnFigures>();
 
@@ -116,6 +159,33 @@ export class TranscriptModel {
       }
       case "conversation.item.truncated":
         return this.edit(str(e.item_id), (t) => (t.truncated = true));
+      case "session.started":
+        this.captions.reset(); // a new GPT-Live call: turns go on numbering, none is open
+        return false;
+      case "session.input_transcript.delta":
+      case "session.output_transcript.delta": {
+        const role: Speaker = event.type === "session.input_transcript.delta" ? "user" : "assistant";
+        const { id, closed } = this.captions.apply(role, e.start_ms, e.end_ms);
+        if (closed) this.edit(closed, (t) => (t.done = true));
+        if (!this.turns.has(id)) this.upsert({ id, type: "message", role, status: "in_progress" }, "");
+        return this.edit(id, (t) => (t.text += str(e.delta)), str(e.delta) !== "");
+      }
+      case "session.closed":
+        for (const turn of this.turns.values()) if (turn.id.startsWith("live_") && !turn.done) this.edit(turn.id, (t) => (t.done = true));
+        return true;
+      case "response.event": {
+        // GPT-Live's tools: the delegated Responses stream's completed function call.
+        const inner = obj(e.event);
+        const item = obj(inner.item);
+        if (inner.type !== "response.output_item.done" || item.type !== "function_call") return false;
+        return this.upsert({ ...item, id: str(item.id) || `fc_${str(item.call_id)}`, status: "completed" }, "");
+      }
+      case "response.item.create": {
+        // Sent by the kernel: the tool's output (GPT-Live echoes no item back).
+        const item = obj(e.item);
+        if (item.type !== "function_call_output") return false;
+        return this.upsert({ ...item, id: `out_${str(item.call_id)}`, status: "completed" }, "");
+      }
       case "conversation.item.deleted": {
         const id = str(e.item_id);
         if (!this.turns.delete(id)) return false;

@@ -76,9 +76,32 @@ export const TEMPLATES: Record<string, Template> = {
   },
 };
 
+/** GPT-Live's commands (a call to a `gpt-live-*` model). */
+export const LIVE_TEMPLATES: Record<string, Template> = {
+  "session.instructions.append": {
+    label: "session.instructions.append: steer the model",
+    event: () => ({ type: "session.instructions.append", content: "From now on, answer in French.", delegation_id: null }),
+  },
+  "session.commentary.append": {
+    label: "session.commentary.append: words to say",
+    event: () => ({ type: "session.commentary.append", content: "One moment, I am checking that.", delegation_id: null }),
+  },
+  "session.thinking.append": {
+    label: "session.thinking.append: a silent fact",
+    event: () => ({ type: "session.thinking.append", content: "The shop opens at nine.", delegation_id: null }),
+  },
+  "session.input_audio.mute": { label: "session.input_audio.mute", event: () => ({ type: "session.input_audio.mute" }) },
+  "session.input_audio.unmute": { label: "session.input_audio.unmute", event: () => ({ type: "session.input_audio.unmute" }) },
+  "session.close": { label: "session.close: end gracefully, with usage", event: () => ({ type: "session.close" }) },
+};
+
 /** The text's event, or its problem as the composer shows it (the field named, as Python does). */
-export function quickCheck(text: string, checker: Checker | null): { event: Record<string, unknown> | null; problem: string } {
-  const { event, problem } = checkText(text, checker);
+export function quickCheck(
+  text: string,
+  checker: Checker | null,
+  live = false,
+): { event: Record<string, unknown> | null; problem: string } {
+  const { event, problem } = checkText(text, checker, live ? "live_client_event" : "client_event");
   if (!problem) return { event, problem: "" };
   return { event: null, problem: problem.param && !problem.message.includes(`'${problem.param}'`) ? `${problem.message} (field '${problem.param}')` : problem.message };
 }
@@ -93,8 +116,16 @@ interface Sent {
 export function renderComposer(el: HTMLElement, call: Call): () => void {
   const picker = h("select", { className: "rtw-select rtw-compose-template" });
   picker.setAttribute("aria-label", "Event template");
-  picker.append(h("option", { value: "" }, "Templates…"));
-  for (const [id, t] of Object.entries(TEMPLATES)) picker.append(h("option", { value: id }, t.label));
+  // Realtime's templates, or GPT-Live's once a call shows the session is one.
+  let shownLive: boolean | null = null;
+  const templates = () => (call.live ? LIVE_TEMPLATES : TEMPLATES);
+  const fillPicker = () => {
+    if (shownLive === call.live) return;
+    shownLive = call.live;
+    picker.replaceChildren(h("option", { value: "" }, "Templates…"));
+    for (const [id, t] of Object.entries(templates())) picker.append(h("option", { value: id }, t.label));
+  };
+  fillPicker();
   const text = h("textarea", { className: "rtw-textarea rtw-compose-text", rows: 7, spellcheck: false });
   text.setAttribute("aria-label", "Client event JSON");
   text.placeholder = '{"type": "response.create"}';
@@ -124,6 +155,7 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
   };
   const draw = () => {
     send.disabled = !valid || call.state.status !== "connected";
+    fillPicker();
   };
 
   // The kernel's check of the text as it stands (the full schema), once typing pauses.
@@ -147,7 +179,7 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
     const mine = ++checking; // answers to older checks are stale
     if (timer !== null) window.clearTimeout(timer);
     timer = null;
-    const { event, problem: wrong } = quickCheck(text.value, checker);
+    const { event, problem: wrong } = quickCheck(text.value, checker, call.live);
     if (!event) show(text.value.trim() ? wrong : "", false);
     else if (checker) {
       valid = true; // the kernel's own rules, run here: it would say the same
@@ -164,7 +196,7 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
   });
 
   const submit = async () => {
-    const { event } = quickCheck(text.value, checker);
+    const { event } = quickCheck(text.value, checker, call.live);
     if (!event || !valid || call.state.status !== "connected") return;
     const outcome = h("span", { className: "rtw-compose-outcome" }, "sending…");
     const row = h("div", { className: "rtw-compose-row" }, h("code", {}, String(event.type)), outcome);
@@ -186,7 +218,7 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
   };
 
   picker.addEventListener("change", () => {
-    const template = TEMPLATES[picker.value];
+    const template = templates()[picker.value];
     if (!template) return;
     text.value = JSON.stringify(template.event(call), null, 2);
     picker.value = "";
@@ -206,7 +238,8 @@ export function renderComposer(el: HTMLElement, call: Call): () => void {
   const offEvent = call.on("event", (record: EventRecord) => {
     if (record.dir !== "in" || record.event.type !== "error") return;
     const error = (record.event as Record<string, unknown>).error as Record<string, unknown> | undefined;
-    const entry = sent.get(String(error?.event_id ?? ""));
+    // Realtime names it event_id; GPT-Live, client_event_id.
+    const entry = sent.get(String(error?.event_id ?? error?.client_event_id ?? ""));
     if (!entry) return;
     entry.row.classList.add("rtw-compose-error");
     entry.outcome.textContent = `server error: ${String(error?.message ?? "")}${error?.code ? ` (${String(error.code)})` : ""}`;

@@ -52,6 +52,7 @@ export function renderControls(el: HTMLElement, model: AnyModel, call: Call): ()
     mute.disabled = state.status !== "connected" || state.micError !== null;
     mute.setAttribute("aria-pressed", String(state.muted));
     interrupt.disabled = !call.answering; // nothing to stop: the server would refuse the cancel
+    interrupt.hidden = call.live; // GPT-Live has no response to cancel: it stops when talked over
     el.dataset.status = state.status;
     if (state.status !== "connected") speaking.hidden = true;
     label.textContent = LABELS[state.status] + (state.callId ? ` · ${state.callId}` : "");

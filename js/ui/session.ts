@@ -49,14 +49,18 @@ export function renderSession(el: HTMLElement, call: Call, widget: AnyModel): ()
   const status = h("div", { className: "rtw-session-status", role: "status" });
   const field = (label: string, ...controls: HTMLElement[]) =>
     h("div", { className: "rtw-row" }, h("span", { className: "rtw-field-label rtw-session-label" }, label), ...controls);
+  // Realtime's knobs that GPT-Live does not have (it always speaks and captions both sides).
+  const realtimeOnly = [
+    field("Reasoning", effort, field("Parallel tool calls", parallel)),
+    field("Output", output),
+    field("Transcription", transcribe, transcribeNote),
+  ];
   el.append(
     models,
     field("Model", model, modelNote),
     h("div", { className: "rtw-row rtw-session-source-row" }, source),
     field("Voice", voice, voiceNote),
-    field("Reasoning", effort, field("Parallel tool calls", parallel)),
-    field("Output", output),
-    field("Transcription", transcribe, transcribeNote),
+    ...realtimeOnly,
     field("Instructions", instructions),
     h("div", { className: "rtw-row" }, apply, status),
     field("Rate limits", limits),
@@ -111,6 +115,19 @@ export function renderSession(el: HTMLElement, call: Call, widget: AnyModel): ()
     } else {
       voiceNote.textContent = connected ? "" : "Set before connecting: RealtimeWidget(voice=…)";
     }
+    const gptLive = String(session?.model ?? "").startsWith("gpt-live");
+    el.dataset.api = gptLive ? "live" : "realtime";
+    for (const row of realtimeOnly) row.hidden = gptLive;
+    if (gptLive) {
+      // GPT-Live fixes these at creation (the API refuses immutable_field_update).
+      const inCall = call.state.status === "connecting" || connected;
+      voice.disabled = true;
+      instructions.disabled = apply.disabled = inCall;
+      source.textContent = inCall
+        ? "GPT-Live sets the model, voice and instructions when the session is created: they can't change during a call. Edit them after it ends, for the next call."
+        : "The config the next GPT-Live call is created with (w.session).";
+      voiceNote.textContent = inCall ? "" : "Set before connecting: RealtimeWidget(voice=…)";
+    }
   };
 
   // A refused change (by the kernel or the server): the controls go back to the session as it
@@ -163,7 +180,7 @@ export function renderSession(el: HTMLElement, call: Call, widget: AnyModel): ()
   );
   const sendInstructions = () => {
     dirty = false;
-    void update({ instructions: instructions.value }, "the instructions");
+    change({ instructions: instructions.value }, "the instructions");
   };
   instructions.addEventListener("input", () => (dirty = true));
   instructions.addEventListener("keydown", (e) => {
@@ -185,7 +202,7 @@ export function renderSession(el: HTMLElement, call: Call, widget: AnyModel): ()
       const error = obj((record.event as Record<string, unknown>).error);
       if (waiting && error.event_id === waiting) refused(`Refused by the server: ${String(error.message ?? "")}`);
     }
-    if (type === "session.created" || type === "session.updated" || type === "output_audio_buffer.started") draw();
+    if (type === "session.created" || type === "session.updated" || type === "session.started" || type === "output_audio_buffer.started") draw();
     if (type === "rate_limits.updated") limits.textContent = rateLimits((record.event as Record<string, unknown>).rate_limits);
   });
   const offState = call.on("state", draw);

@@ -31,17 +31,18 @@ def guarded() -> LocalServer:
 
 
 def cell(server: LocalServer, mode: str) -> str:
+    # "live": a GPT-Live session, which the kernel always relays (no client secrets at all).
+    options = 'model="gpt-live-1.1"' if mode == "live" else f"mode={mode!r}, turn_detection=None"
     return (
         "import os\n"
         "from realtime_widget import RealtimeWidget\n"
         f"w = RealtimeWidget(endpoint={server.base_url!r}, "
-        "api_key=os.environ['REALTIME_WIDGET_SENTINEL_KEY'], "
-        f"mode={mode!r}, turn_detection=None)\n"
+        f"api_key=os.environ['REALTIME_WIDGET_SENTINEL_KEY'], {options})\n"
         "w"
     )
 
 
-@pytest.mark.parametrize("mode", ["ephemeral", "relay"])
+@pytest.mark.parametrize("mode", ["ephemeral", "relay", "live"])
 async def test_the_key_is_nowhere_in_the_page_or_the_saved_notebook(
     lab: Lab, workdir: Path, guarded: LocalServer, mode: str
 ) -> None:
@@ -59,8 +60,12 @@ async def test_the_key_is_nowhere_in_the_page_or_the_saved_notebook(
     await lab.run_all()
     await lab.page.locator(".rtw-connect").click()
     await lab.wait_kernel("w.status == 'connected'")
-    await lab.kernel('w.say("hello")')
-    await lab.wait_kernel("any(t.text == 'You said: hello' for t in w.transcript)")
+    if mode == "live":
+        await lab.kernel('w.comment("hello")')
+        await lab.wait_kernel("any('hello' in t.text for t in w.transcript)")
+    else:
+        await lab.kernel('w.say("hello")')
+        await lab.wait_kernel("any(t.text == 'You said: hello' for t in w.transcript)")
     await lab.kernel("w.disconnect()")
     await lab.wait_kernel("w.status == 'closed'")
     # Save with widget state, as a user pressing Ctrl-S with "Save widget state" on.
@@ -87,7 +92,7 @@ async def test_the_key_is_nowhere_in_the_page_or_the_saved_notebook(
         assert SENTINEL not in text, f"the standard key leaked into the {where}"
     assert not re.search(r"ek_[A-Za-z0-9]{8,}", dom), "a client secret sits in the DOM"
     assert not re.search(r"ek_[A-Za-z0-9]{8,}", saved), "a client secret sits in saved state"
-    if mode == "relay":
+    if mode != "ephemeral":
         assert not re.search(r"ek_[A-Za-z0-9]{8,}", "\n".join(frames)), "relay sent a secret"
 
 
