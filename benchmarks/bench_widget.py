@@ -1,7 +1,9 @@
 """The widget in JupyterLab and Chromium, each figure against a baseline measured in this run:
 
 - connect: the widget vs the plain page, both from the click (key mint included) to the data
-  channel open, and to the model's first audio for a greeting (goal: within 1.10×);
+  channel open, and to the model's first audio for a greeting (goal: within 1.10×); and a
+  GPT-Live call (the kernel's relay, ICE gathered before the offer, up at session.started)
+  against the Realtime call, in the same run;
 - event round trip kernel → browser → peer → browser → kernel vs a bare custom-message echo
   plus a bare data-channel echo (goal: within 1.25×, p95 under 20 ms);
 - server → kernel throughput, none lost, with the page's own arrival rate in the same run (the
@@ -47,7 +49,8 @@ class Echo(anywidget.AnyWidget):
 
 w = RealtimeWidget(endpoint={url!r}, api_key={key!r}, turn_detection=None)
 echo = Echo()
-display(w, echo)
+lw = RealtimeWidget(endpoint={url!r}, api_key={key!r}, model="gpt-live-1.1")
+display(w, echo, lw)
 """
 
 # The bare custom-message echo: the browser sends back whatever the kernel sends. Its page also
@@ -166,6 +169,35 @@ async def connect_figures(lab: Lab, runs: int) -> dict[str, list[float]]:
     return {"connect": connect, "audio": audio}
 
 
+LIVE_GREET = """
+def _live_greet(event):
+    lw.comment("hello")
+"""
+
+
+async def live_connect_figures(lab: Lab, runs: int) -> dict[str, list[float]]:
+    """The GPT-Live widget's click → session.started (the call is up: commands may go) and
+    click → first audio (the kernel has it say "hello" at session.started), and how long ICE
+    gathering held the offer back; each run alternates with nothing else running."""
+    await lab.kernel(LIVE_GREET + "lw.on('session.started', _live_greet)")
+    connect, audio, gather = [], [], []
+    for _ in range(runs):
+        await lab.page.locator(".rtw-connect", has_text="Connect").nth(1).click()
+        await lab.page.wait_for_function(
+            "() => { const c = [...(window.__rtw_calls || [])][1];"
+            " return c && c.timings.up !== undefined && c.timings.audio !== undefined; }",
+            timeout=30_000,
+        )
+        t = await lab.page.evaluate("() => [...window.__rtw_calls][1].timings")
+        connect.append(t["up"] - t["start"])
+        audio.append(t["audio"] - t["start"])
+        gather.append(t["offer"] - t["described"])
+        await lab.kernel("lw.disconnect()")
+        await lab.wait_kernel("lw.status == 'closed'")
+    await lab.kernel("lw.off('session.started', _live_greet)")
+    return {"connect": connect, "audio": audio, "gather": gather}
+
+
 async def throughput(lab: Lab, server: LocalServer, count: int) -> dict[str, float]:
     await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
     call_id = (await lab.kernel("print(w.call_id)")).strip()
@@ -263,6 +295,7 @@ async def measure(nodelay: bool, quick: bool, server: LocalServer, browser: Any)
         await lab.wait_kernel("w.status == 'closed'")
         if nodelay:
             result["connect"] = await connect_figures(lab, 8 if quick else 30)
+            result["live"] = await live_connect_figures(lab, 8 if quick else 30)
             result["throughput"] = await throughput(lab, server, 500 if quick else 2000)
             result["throughput"] |= await page_push(lab, 40 if quick else 200, 50)
         await context.close()
@@ -325,6 +358,18 @@ async def run(quick: bool) -> dict[str, float]:
     figures |= summary("first_audio.widget", fast["connect"]["audio"])
     figures["first_audio.widget_over_plain"] = median(fast["connect"]["audio"]) / median(
         plain["audio"]
+    )
+    # GPT-Live against Realtime, both widgets in the same page and run: click → the call is up
+    # (session.started; the Realtime data channel open) and click → first audio.
+    live = fast["live"]
+    figures |= summary("connect.live", live["connect"])
+    figures["connect.live_over_realtime"] = median(live["connect"]) / median(
+        fast["connect"]["connect"]
+    )
+    figures |= summary("connect.live_ice_gathering", live["gather"])
+    figures |= summary("first_audio.live", live["audio"])
+    figures["first_audio.live_over_realtime"] = median(live["audio"]) / median(
+        fast["connect"]["audio"]
     )
     figures |= summary("rtt.dc_echo", plain["rtt"])
     figures |= summary("rtt.comm_echo", fast["echo"])

@@ -299,6 +299,7 @@ export class Call extends Emitter<CallEvents> {
       pc.onconnectionstatechange = watch;
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
+      this.timings.described = now();
       if (this.live) await gathered(pc, GATHER_LIMIT_MS);
       this.timings.offer = now();
       this.check(attempt);

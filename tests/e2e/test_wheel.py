@@ -140,6 +140,9 @@ async def test_the_quickstart_runs_top_to_bottom_from_the_installed_wheel(fresh_
     transcript = await lab.kernel_json("[[t.role, t.text] for t in widget.transcript]")
     assert transcript[:2] == [["user", "hello"], ["assistant", "You said: hello"]]
     assert transcript[-1] == ["assistant", "The to_fahrenheit tool returned: 69.8"]
+    # Its GPT-Live section ran too, with the installed local server and front end.
+    await lab.wait_kernel("'live' in globals() and live.status == 'closed'", timeout=90)
+    assert await lab.kernel_json("[r.output for r in live.tool_results]") == ["69.8"]
     # The page drew it, from the wheel's front end.
     await lab.page.locator(
         ".rtw-transcript", has_text="The to_fahrenheit tool returned"

@@ -53,6 +53,16 @@ async def test_the_quickstart_runs_top_to_bottom(lab: Lab) -> None:
     await lab.page.locator(".rtw-assistant", has_text="You said: hello").first.wait_for()
     types = await lab.kernel_json("widget.events.types()")
     assert types[0] == "session.created" and "response.done" in types
+    # The GPT-Live section: the same tool ran through Live's delegation, and the hang-up was
+    # graceful (session.closed with the usage, the seconds counted).
+    await lab.wait_kernel("'live' in globals() and live.status == 'closed'", timeout=60)
+    live = await lab.kernel_json("[[r.name, r.output] for r in live.tool_results]")
+    assert live == [["to_fahrenheit", "69.8"]]
+    assert await lab.kernel_json("live.events.types()[0]") == "session.started"
+    assert await lab.kernel_json("live.events.filter('session.closed')[-1].event['reason']") == (
+        "close_requested"
+    )
+    assert "seconds" in await lab.kernel_json("live.totals")
     errors = await lab.page.locator(".jp-OutputArea-output[data-mime-type*='error']").count()
     assert errors == 0
 

@@ -432,9 +432,13 @@ class LiveSession:
                 self._heard(self._speech_start_ms, vad_event.audio_ms)
 
     def _heard(self, start_ms: int, end_ms: int) -> None:
+        self._spawn(self._answer_speech(start_ms, end_ms))
+
+    async def _answer_speech(self, start_ms: int, end_ms: int) -> None:
+        # What it heard is captioned as heard, before its answer starts.
         seconds = (end_ms - start_ms) / 1000
-        self._spawn(self._caption("input", f"({seconds:.1f} seconds of speech)", start_ms, end_ms))
-        self._say(f"I heard {seconds:.1f} seconds of audio.")
+        await self._caption("input", f"({seconds:.1f} seconds of speech)", start_ms, end_ms)
+        await self._speak(f"I heard {seconds:.1f} seconds of audio.")
 
     async def _caption(self, which: str, text: str, start_ms: int, end_ms: int) -> None:
         words = text.split(" ")
