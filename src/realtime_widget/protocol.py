@@ -133,7 +133,7 @@ def _bound(prop: SchemaNode, bound: tuple[float | None, float | None]) -> None:
 
 
 # Bump when what this module makes of the SDK's schema changes (the cache key includes it).
-_FORMAT = 6
+_FORMAT = 7
 
 
 def _cache_file() -> Path | None:
@@ -164,6 +164,7 @@ def _build() -> SchemaNode:
         "live_client_event": _live().ClientEventParam,
         "live_session": _live().MediaSessionConfigParam,
         "live_session_update": _live().SessionUpdateConfigParam,
+        "live_fork_session": _live().MediaSessionForkConfigParam,
     }
     # One generation for all roots: shapes of the same name in different modules (GPT-Live's
     # `Audio` and Realtime's, say) get distinct $defs instead of overwriting each other.

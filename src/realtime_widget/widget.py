@@ -433,6 +433,11 @@ class RealtimeWidget(anywidget.AnyWidget):
 
         return self._core.play_fixture(pcm16(source))
 
+    def fork(self) -> None:
+        """GPT-Live: a new call continuing the last (finished, ``store=True``) session, with its
+        history kept on OpenAI's side."""
+        self._core.fork()
+
     def on_delegation(self, handler: Any) -> Any:
         """GPT-Live with client delegation: ``handler(delegation)`` answers each task the
         model hands over (``delegation.say(text)``, ``.think(text)``, or return the text)."""
@@ -499,6 +504,10 @@ class RealtimeWidget(anywidget.AnyWidget):
         if not isinstance(muted, bool):
             raise TypeError(f"mute() takes True or False, not {muted!r}.")
         self._browser.post({"kind": "mute", "muted": muted})
+        if self._core.is_live and self._core.status == "connected":
+            # GPT-Live is told too (it acknowledges with session.input_audio.muted).
+            kind = "mute" if muted else "unmute"
+            self._core.send({"type": f"session.input_audio.{kind}"})
 
     def unmute(self) -> None:
         self.mute(False)

@@ -278,3 +278,43 @@ async def test_a_primary_websocket_session_talks_in_deltas(server: LocalServer) 
         assert seen.types()[0] == "session.started"
         assert seen.of("session.input_transcript.delta")
         reader.cancel()
+
+
+async def test_a_stored_session_forks_after_it_closed(server: LocalServer) -> None:
+    call = live_call(server, store=True)
+    await call.connect()
+    await call.wait_for("session.started")
+    send(call, {"type": "session.commentary.append", "content": "Seven.", "delegation_id": None})
+    await call.wait_for("session.output_transcript.delta")
+    send(call, {"type": "session.close"})
+    await call.wait_for("session.closed")
+    await call.close()
+    fork = RealtimeCall(server.base_url, api_key=KEY, on_event=check_live_server_event)
+    from aiortc import RTCSessionDescription
+
+    fork.pc.addTrack(fork.microphone)
+    await fork.pc.setLocalDescription(await fork.pc.createOffer())
+    async with AsyncOpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as api:
+        forked = await api.live.sessions.fork(
+            str(call.call_id),
+            transport={"type": "webrtc", "sdp": fork.pc.localDescription.sdp},
+            session={"store": False},
+        )
+        with pytest.raises(Exception, match="still active"):
+            await api.live.sessions.fork(
+                forked.session.id, transport={"type": "webrtc", "sdp": "v=0"}
+            )
+        with pytest.raises(Exception, match="not stored"):
+            await api.live.sessions.fork(
+                "live_never_stored", transport={"type": "webrtc", "sdp": "v=0"}
+            )
+    await fork.pc.setRemoteDescription(
+        RTCSessionDescription(sdp=forked.transport.sdp, type="answer")
+    )
+    try:
+        started = await fork.wait_for("session.started")
+        assert started["session"]["id"] == forked.session.id != call.call_id
+        assert started["session"]["input"][-1]["content"][0]["text"] == "Seven."
+        assert started["session"]["store"] is False
+    finally:
+        await fork.close()

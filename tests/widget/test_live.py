@@ -189,3 +189,30 @@ async def test_client_delegation_is_answered_by_a_python_handler() -> None:
     finally:
         await page.close()
         w.close()
+
+
+async def test_a_stored_session_forks_with_its_history() -> None:
+    w = RealtimeWidget(endpoint="local", model="gpt-live-1.1", session={"store": True})
+    with pytest.raises(RuntimeError, match="store=True"):
+        RealtimeWidget(endpoint="local", model="gpt-live-1.1").fork()
+    page = LivePage(w)
+    w.connect()
+    await page.start()
+    try:
+        await until(lambda: w.status == "connected")
+        w.comment("Remember the number seven.")
+        await until(lambda: any("seven" in t.text for t in w.transcript))
+        first = w.call_id
+        w.disconnect()
+        page.status("closed")
+        await page.close()
+        page = LivePage(w)
+        w.fork()
+        await page.start()
+        await until(lambda: w.status == "connected")
+        assert w.call_id != first and w.call_id.startswith("live_")
+        history = w.server_session["input"]
+        assert any("seven" in m["content"][0]["text"] for m in history)
+    finally:
+        await page.close()
+        w.close()

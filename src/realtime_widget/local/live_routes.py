@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from ..protocol import SchemaError, validate_client_event, validate_live_session
-from .engine.live import LiveSession, live_model_problem
+from ..protocol import SchemaError, validate, validate_client_event, validate_live_session
+from .engine.live import LiveSession, history_input, live_model_problem
 from .engine.state import new_id
 from .rtc import RtcCall
 
@@ -41,11 +41,16 @@ class LiveRoutes:
 
     def __init__(self, server: RealtimeServer) -> None:
         self.server = server
+        # Sessions made with store: true, once closed: their config and what was said, which a
+        # fork starts from (OpenAI keeps them 30 days; this server, while it runs).
+        self.stored: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {}
+        self._configs: dict[str, dict[str, Any]] = {}
         router = server.app.router
         router.add_post("/v1/live/sessions", self._live_create)
         router.add_get("/v1/live/sessions", self._live_socket)
         router.add_get("/v1/live/sessions/{session_id}/attach", self._live_attach)
         router.add_post("/v1/live/sessions/{session_id}/hangup", self._live_hangup)
+        router.add_post("/v1/live/sessions/{session_id}/fork", self._live_fork)
 
     def _live_config(self, raw: Any, *, websocket: bool = False) -> dict[str, Any] | web.Response:
         if not isinstance(raw, dict):
@@ -124,12 +129,19 @@ class LiveRoutes:
             on_audio=lambda pcm: box[0].session.feed_audio(pcm),
             on_closed=on_closed,
         )
+
+        def on_close(code: int, reason: str) -> None:
+            session = box[0].session
+            if config.get("store") and isinstance(session, LiveSession):
+                self.stored[box[0].id] = (config, list(session.history))
+            self._live_closing(box[0])
+
         session = LiveSession(
             config,
             emit=emit,
             transport="webrtc",
             player=rtc.player,
-            on_close=lambda code, reason: self._live_closing(box[0]),
+            on_close=on_close,
             max_duration_s=self.server.max_session_s,
             text_delay_s=self.server.text_delay_s,
         )
@@ -148,6 +160,52 @@ class LiveRoutes:
             {"session": {"id": call.id}, "transport": {"type": "webrtc", "sdp": answer}},
             status=201,
         )
+
+    async def _live_fork(self, request: web.Request) -> web.Response:
+        """A new WebRTC session continuing a closed, stored one: its model, voice, instructions
+        and history, with the overrides a fork allows (store, client, Responses delegation)."""
+        refused = self.server._check_standard(self.server._presented_key(request))
+        if refused is not None:
+            return refused
+        source_id = request.match_info["session_id"]
+        if source_id in self.server.calls:
+            return _json_error(
+                400,
+                f"Session '{source_id}' is still active: fork it after session.closed.",
+                code="session_active",
+            )
+        stored = self.stored.get(source_id)
+        if stored is None:
+            return _json_error(
+                404,
+                f"Session '{source_id}' was not stored: create it with store: true to fork it.",
+                code="session_not_stored",
+            )
+        body = await self.server._read_json(request)
+        transport = body.get("transport") if isinstance(body, dict) else None
+        if not isinstance(transport, dict) or not isinstance(transport.get("sdp"), str):
+            return _json_error(
+                400,
+                "Missing required parameter: 'transport.sdp'.",
+                code="missing_required_parameter",
+                param="transport.sdp",
+            )
+        overrides = body.get("session") or {}
+        try:
+            validate("live_fork_session", overrides, "session")
+        except SchemaError as exc:
+            return _json_error(400, exc.message, code=exc.code, param=exc.param)
+        config, history = stored
+        forked = {**config, **{k: v for k, v in overrides.items() if k != "delegation"}}
+        if "delegation" in overrides:
+            now = config.get("delegation") or {}
+            responses = {
+                **(now.get("responses") or {}),
+                **(overrides["delegation"].get("responses") or {}),
+            }
+            forked["delegation"] = {**now, **overrides["delegation"], "responses": responses}
+        forked["input"] = history_input(history)
+        return await self._live_answer(transport["sdp"], forked)
 
     def _live_closing(self, call: Call) -> None:
         # session.closed has gone out on the channel: let it arrive, then close the peer.

@@ -157,6 +157,22 @@ async def create_live_session(
     return created.transport.sdp, created.session.id
 
 
+async def fork_live_session(
+    endpoint: Endpoint, source_id: str, sdp: str, session: dict[str, Any]
+) -> tuple[str, str]:
+    """``POST /live/sessions/{id}/fork``: a new GPT-Live session continuing a closed, stored
+    one (its model, voice, instructions and history), for the browser's offer."""
+    async with client(endpoint) as api:
+        forked = await _call(
+            f"Forking the GPT-Live session {source_id}",
+            endpoint,
+            api.live.sessions.fork(
+                source_id, transport={"type": "webrtc", "sdp": sdp}, session=session
+            ),
+        )
+    return forked.transport.sdp, forked.session.id
+
+
 async def hangup(endpoint: Endpoint, call_id: str, *, live: bool = False) -> None:
     """``POST /realtime/calls/{id}/hangup`` (``/live/sessions/{id}/hangup``): end a call from
     the server side (a call that has already ended is not an error)."""

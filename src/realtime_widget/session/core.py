@@ -672,6 +672,24 @@ class Session(traitlets.HasTraits):
         audio = base64.b64encode(pcm16).decode("ascii")
         return self.send({"type": "session.output_audio.fixture.play", "audio": audio})[0]
 
+    def fork(self) -> None:
+        """GPT-Live: a new call continuing the last one, which must be over and made with
+        ``store=True`` (``session={"store": True}``): it keeps the model, voice, instructions
+        and what was said, on OpenAI's side (``/live/sessions/{id}/fork``); ``conversation`` and
+        ``events`` carry on here."""
+        self._live_only("fork()")
+        source = self.call_id
+        if self.live:
+            raise RuntimeError("fork() continues a session that has ended: disconnect first.")
+        if not source or not self.server_session.get("store"):
+            raise RuntimeError(
+                "fork() needs a finished GPT-Live session made with store=True: create the "
+                "widget with session={'store': True}, talk, disconnect, then fork(). "
+                "w.reconnect() carries the conversation on without storing it."
+            )
+        self._live.fork_from = source
+        self.connect()
+
     def on_delegation(self, handler: DelegationHandler) -> DelegationHandler:
         """GPT-Live with client delegation (no ``tools``): call ``handler(delegation)`` for
         each task the model hands over; it answers with ``delegation.say(text)``,

@@ -186,6 +186,15 @@ class LivePart:
         self.handlers: list[DelegationHandler] = []
         self.results: list[ToolResult] = []
         self.close_reason: str | None = None
+        self.fork_from: str | None = None  # the stored session the next call forks
+
+    def fork_config(self, creation: dict[str, Any]) -> dict[str, Any]:
+        """What a fork may set (store, client, a Responses delegation); the rest is inherited."""
+        config: dict[str, Any] = {k: creation[k] for k in ("store", "client") if k in creation}
+        delegation = creation.get("delegation")
+        if isinstance(delegation, dict) and delegation.get("type") == "responses":
+            config["delegation"] = delegation
+        return config
 
     def call_started(self) -> None:
         self.captions.reset()

@@ -285,9 +285,19 @@ class BrowserTransport:
             if request["op"] == "key" and session.is_live:
                 raise ConfigError(LIVE_HAS_NO_KEYS)
             if request["op"] != "key" and session.is_live:
-                answer, call_id = await provider.create_live_session(
-                    session.endpoint, request["sdp"], live_creation(session.config)
-                )
+                creation = live_creation(session.config)
+                source, session._live.fork_from = session._live.fork_from, None
+                if source:
+                    answer, call_id = await provider.fork_live_session(
+                        session.endpoint,
+                        source,
+                        request["sdp"],
+                        session._live.fork_config(creation),
+                    )
+                else:
+                    answer, call_id = await provider.create_live_session(
+                        session.endpoint, request["sdp"], creation
+                    )
                 session.set_trait("call_id", call_id)
                 reply |= {"ok": True, "value": {"sdp": answer, "call_id": call_id}}
             elif request["op"] == "key":

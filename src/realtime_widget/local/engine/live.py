@@ -74,6 +74,20 @@ def live_model_problem(model: Any) -> tuple[str, str] | None:
     return None
 
 
+def history_input(history: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """A stored session's history as a fork's ``input`` (the newest 128 messages)."""
+    return [
+        {
+            "type": "message",
+            "role": role,
+            "content": [
+                {"type": "output_text" if role == "assistant" else "input_text", "text": text}
+            ],
+        }
+        for role, text in history[-128:]
+    ]
+
+
 def resolved_session(config: dict[str, Any], max_duration_s: float) -> dict[str, Any]:
     """The session as ``session.started`` reports it."""
     audio = config.get("audio") or {}
@@ -124,6 +138,12 @@ class LiveSession:
         self._client_delegations: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: list[asyncio.TimerHandle] = []
+        # What was said, as (role, text): a stored session's history, which a fork starts with.
+        self.history: list[tuple[str, str]] = [
+            (str(m.get("role")), str((m.get("content") or [{}])[0].get("text", "")))
+            for m in self.session["input"]
+            if isinstance(m, dict)
+        ]
         self.closed = False
 
     # --- life ------------------------------------------------------------------------------
@@ -441,6 +461,7 @@ class LiveSession:
         await self._speak(f"I heard {seconds:.1f} seconds of audio.")
 
     async def _caption(self, which: str, text: str, start_ms: int, end_ms: int) -> None:
+        self.history.append(("user" if which == "input" else "assistant", text))
         words = text.split(" ")
         step = (end_ms - start_ms) / max(len(words), 1)
         for i, word in enumerate(words):
