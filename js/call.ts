@@ -27,8 +27,12 @@ const PAGE_GONE = "The page that held the call was reloaded or closed, so the ca
 // session_expired, then the server closes: whichever way the close shows, say why.
 const EXPIRED = "The session reached the provider's time limit (session_expired). Run w.reconnect() to continue the conversation in a new session, or Connect to start afresh.";
 const DROPPED = `The connection to the server dropped (no media for ${DROP_GRACE_MS / 1000} s), so the call ended. Check the network, then connect again (w.reconnect() continues the conversation).`;
-// GPT-Live takes no trickled candidates: the offer goes once gathering is complete, which on a
-// loopback or LAN is milliseconds; a network that never completes it is not waited on past this.
+// GPT-Live takes no trickled candidates: the offer carries them all. With no STUN or TURN
+// server configured every candidate is a host candidate, and Chromium finds them all within a few
+// milliseconds, then holds "complete" back for ~120 ms more (its TCP-candidate timer, measured in
+// benchmarks/bench_widget.py): the offer goes once candidates have stopped coming for
+// GATHER_QUIET_MS, or at "complete", and never later than GATHER_LIMIT_MS.
+const GATHER_QUIET_MS = 40;
 const GATHER_LIMIT_MS = 3_000;
 // A Live hang-up is graceful: session.close, then session.closed (with the final usage) within
 // this, and only then the peer closes.
@@ -81,22 +85,27 @@ declare global {
   }
 }
 
-/** Resolves once the offer has all its candidates (or after `limit` ms, with what it has). */
-function gathered(pc: RTCPeerConnection, limit: number): Promise<void> {
+/** Resolves once the offer has its candidates (see GATHER_QUIET_MS), with what it has. */
+function gathered(pc: RTCPeerConnection, quiet: number, limit: number): Promise<void> {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
+    let settle: number | null = null;
     const done = () => {
-      window.clearTimeout(timer);
+      window.clearTimeout(bound);
+      if (settle !== null) window.clearTimeout(settle);
       pc.removeEventListener("icegatheringstatechange", check);
-      pc.removeEventListener("icecandidate", last);
+      pc.removeEventListener("icecandidate", candidate);
       resolve();
     };
     const check = () => pc.iceGatheringState === "complete" && done();
-    // The null candidate says gathering ended, sometimes before the state event.
-    const last = (e: RTCPeerConnectionIceEvent) => e.candidate === null && done();
-    const timer = window.setTimeout(done, limit);
+    const candidate = (e: RTCPeerConnectionIceEvent) => {
+      if (e.candidate === null) return done(); // gathering ended (sometimes before the state)
+      if (settle !== null) window.clearTimeout(settle);
+      settle = window.setTimeout(done, quiet);
+    };
+    const bound = window.setTimeout(done, limit);
     pc.addEventListener("icegatheringstatechange", check);
-    pc.addEventListener("icecandidate", last);
+    pc.addEventListener("icecandidate", candidate);
   });
 }
 
@@ -298,9 +307,11 @@ export class Call extends Emitter<CallEvents> {
       pc.oniceconnectionstatechange = watch;
       pc.onconnectionstatechange = watch;
       const offer = await pc.createOffer();
+      // Listening before the description is set: the first candidates come right after it.
+      const gathering = this.live ? gathered(pc, GATHER_QUIET_MS, GATHER_LIMIT_MS) : null;
       await pc.setLocalDescription(offer);
       this.timings.described = now();
-      if (this.live) await gathered(pc, GATHER_LIMIT_MS);
+      await gathering;
       this.timings.offer = now();
       this.check(attempt);
       const sdp = this.live ? (pc.localDescription?.sdp ?? "") : (offer.sdp ?? "");
