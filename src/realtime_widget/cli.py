@@ -40,6 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dir", default=None, help="where to put the notebooks (default ~/realtime-widget-demo)"
     )
+    broker = commands.add_parser(
+        "broker",
+        help="run the workshop key broker (a JupyterHub managed service: c.JupyterHub.services)",
+    )
+    broker.add_argument("--policy", default=None, help="the policy file (JSON: models, quotas)")
+    broker.add_argument(
+        "--upstream",
+        default=None,
+        help="'openai' (default) or a base URL, e.g. a shared local server's for offline work",
+    )
+    broker.add_argument(
+        "--api-key-file", default=None, help="the instructor's key (else $OPENAI_API_KEY)"
+    )
+    broker.add_argument("--db", default=None, help="the SQLite ledger (default in the cwd)")
     return parser
 
 
@@ -62,6 +76,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(str(exc))
         except KeyboardInterrupt:
             pass
+    elif args.command == "broker":
+        from .broker.service import run
+        from .config import ConfigError
+
+        try:
+            run(
+                policy_path=args.policy,
+                upstream=args.upstream,
+                api_key_file=args.api_key_file,
+                db=args.db,
+            )
+        except (ConfigError, ValueError, OSError) as exc:
+            sys.exit(str(exc))
     elif args.command == "demo":
         from .demo import run_demo
 

@@ -73,6 +73,24 @@ class Endpoint:
         server = shared_local_server()
         return cls(server.base_url, "sk-local-no-key-needed", "bearer", "local")
 
+    @classmethod
+    def hub(cls) -> Endpoint:
+        """A workshop's broker on JupyterHub: the learner's server token, no key of their own."""
+        token = os.environ.get("JUPYTERHUB_API_TOKEN")
+        url = os.environ.get("REALTIME_WIDGET_BROKER_URL")
+        if not token:
+            raise ConfigError(
+                'endpoint="hub" works inside a JupyterHub server (it uses the server\'s '
+                '$JUPYTERHUB_API_TOKEN); outside one, use endpoint="openai" or "local".'
+            )
+        if not url:
+            raise ConfigError(
+                "No workshop broker is configured on this hub: the hub's admin sets "
+                "REALTIME_WIDGET_BROKER_URL for the servers (c.Spawner.environment), see the "
+                "README's Workshops section."
+            )
+        return cls(f"{url.rstrip('/')}/v1", token, "bearer", "hub")
+
     @property
     def client_secrets_url(self) -> str:
         return f"{self.base_url}/realtime/client_secrets"
@@ -123,8 +141,12 @@ def resolve_endpoint(
     """``"openai"``, ``"azure"``, ``"local"``, a base URL or an :class:`Endpoint`."""
     if isinstance(endpoint, Endpoint):
         return endpoint
+    if endpoint is None and not (api_key or os.environ.get("OPENAI_API_KEY")) and in_workshop():
+        return Endpoint.hub()  # a learner on a hub with a broker: nothing to configure
     if endpoint is None or endpoint == "openai":
         return Endpoint.openai(api_key)
+    if endpoint == "hub":
+        return Endpoint.hub()
     if endpoint == "local":
         return Endpoint.local()
     if endpoint == "azure":
@@ -139,8 +161,15 @@ def resolve_endpoint(
     if endpoint.startswith(("http://", "https://")):
         return Endpoint(endpoint.rstrip("/"), api_key or os.environ.get("OPENAI_API_KEY"))
     raise ConfigError(
-        f"Unknown endpoint {endpoint!r}: use 'openai', 'azure', 'local' or a base URL such as "
-        "'https://my-proxy.example/v1'."
+        f"Unknown endpoint {endpoint!r}: use 'openai', 'azure', 'local', 'hub' or a base URL "
+        "such as 'https://my-proxy.example/v1'."
+    )
+
+
+def in_workshop() -> bool:
+    """Inside a JupyterHub server whose hub runs a workshop broker."""
+    return bool(
+        os.environ.get("JUPYTERHUB_API_TOKEN") and os.environ.get("REALTIME_WIDGET_BROKER_URL")
     )
 
 
