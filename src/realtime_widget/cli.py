@@ -54,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key-file", default=None, help="the instructor's key (else $OPENAI_API_KEY)"
     )
     broker.add_argument("--db", default=None, help="the SQLite ledger (default in the cwd)")
+    workshop = commands.add_parser(
+        "workshop",
+        help="try a workshop here: a local JupyterHub with the broker and learner accounts "
+        "(OpenAI with OPENAI_API_KEY, else the local server)",
+    )
+    workshop.add_argument("--learners", type=int, default=3, help="how many accounts (default 3)")
+    workshop.add_argument(
+        "--dir", default=None, help="the hub's state (default ~/realtime-widget-workshop)"
+    )
     return parser
 
 
@@ -89,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         except (ConfigError, ValueError, OSError) as exc:
             sys.exit(str(exc))
+    elif args.command == "workshop":
+        from .broker.workshop import run_workshop
+
+        sys.exit(run_workshop(args.dir, learners=args.learners))
     elif args.command == "demo":
         from .demo import run_demo
 

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from realtime_widget.broker.workshop import free_base_port, hub_config, start_hub, stop_hub
 from realtime_widget.local import LocalServer
 
 SENTINEL = "sk-instructor-SENTINEL-" + "9" * 24
@@ -36,57 +33,6 @@ POLICY = {
     # A group whose learners have three seconds a day: their calls are hung up.
     "groups": {"tiny": {"minutes_per_day": 0.05}, "instructors": {"concurrent_calls": None}},
 }
-
-CONFIG = """
-import os, sys
-STATE = {state!r}; PORT = {port}
-c.JupyterHub.ip = "127.0.0.1"; c.JupyterHub.port = PORT
-c.JupyterHub.hub_ip = "127.0.0.1"; c.JupyterHub.hub_port = PORT + 81
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{{PORT + 1}}"
-c.ConfigurableHTTPProxy.pid_file = f"{{STATE}}/proxy.pid"
-c.JupyterHub.db_url = f"sqlite:///{{STATE}}/hub.sqlite"
-c.JupyterHub.cookie_secret_file = f"{{STATE}}/cookie_secret"
-c.JupyterHub.pid_file = f"{{STATE}}/hub.pid"
-c.JupyterHub.authenticator_class = "dummy"
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = f"{{STATE}}/home/{{{{username}}}}"
-c.Spawner.args = ["--allow-root", "--LabApp.news_url=None",
-                  "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
-                                 "access:services!service=broker"]
-c.Spawner.environment = {{"REALTIME_WIDGET_BROKER_URL": f"http://127.0.0.1:{{PORT}}/services/broker/"}}
-c.JupyterHub.services = [
-    {{"name": "test-admin", "api_token": {admin_token!r}}},
-    {{"name": "broker",
-      "command": [{python!r}, "-m", "realtime_widget.cli", "broker", "--policy", {policy!r},
-                  "--upstream", {upstream!r}, "--db", f"{{STATE}}/broker.sqlite"],
-      "url": f"http://127.0.0.1:{{PORT + 100}}", "oauth_no_confirm": True,
-      "environment": {{"REALTIME_WIDGET_BROKER_KEY": {key!r}}}}}]
-c.JupyterHub.load_roles = [
-    {{"name": "test-admin", "services": ["test-admin"],
-      "scopes": ["admin:users", "admin:servers", "admin:groups", "tokens", "read:services"]}},
-    {{"name": "broker-reads", "services": ["broker"], "scopes": ["read:users"]}},
-    {{"name": "learner", "groups": ["learners"], "scopes": ["access:services!service=broker"]}}]
-c.JupyterHub.load_groups = {{"learners": {{"users": []}}, "instructors": {{"users": []}},
-                            "tiny": {{"users": []}}}}
-"""
-
-
-def free_base_port() -> int:
-    """A port P with P, P+1, P+81 and P+100 free (the hub, its proxy API, hub API, broker)."""
-    for _ in range(200):
-        base = 20_000 + secrets.randbelow(30_000)
-        ok = True
-        for offset in (0, 1, 81, 100):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", base + offset))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port range for the hub")
 
 
 @dataclass
@@ -211,67 +157,26 @@ def run_in_kernel(hub: Hub, user: str, code: str, timeout: float) -> str:
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """The hub `realtime-widget workshop` runs, with the test policy and a guarded provider."""
     state = tmp_path_factory.mktemp("hub")
     port = free_base_port()
     admin = secrets.token_hex(16)
-    policy = state / "policy.json"
-    policy.write_text(json.dumps(POLICY))
     upstream = LocalServer(api_key=SENTINEL).start()
-    config = state / "jupyterhub_config.py"
-    config.write_text(
-        CONFIG.format(
-            state=str(state),
-            port=port,
-            admin_token=admin,
-            python=sys.executable,
-            policy=str(policy),
-            upstream=upstream.base_url,
-            key=SENTINEL,
-        )
+    config = hub_config(
+        state,
+        port=port,
+        admin_token=admin,
+        upstream=upstream.base_url,
+        key=SENTINEL,
+        policy=POLICY,
     )
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    env.pop("OPENAI_API_KEY", None)
-    log = open(state / "hub.log", "wb")  # noqa: SIM115 - open for the hub's whole life
-    process = subprocess.Popen(
-        ["jupyterhub", "-f", str(config)],
-        cwd=state,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    hub = Hub(f"http://127.0.0.1:{port}", state, admin, upstream, process)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{hub.url}/hub/api/", timeout=5).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "the hub did not start:\n" + (state / "hub.log").read_text()[-3000:]
-                )
-            time.sleep(0.2)
-        hub.wait_broker()
-        yield hub
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        _kill_leftovers(state)
-        log.close()
+        process = start_hub(state, config, port)
+    except BaseException:
         upstream.stop()
-
-
-def _kill_leftovers(state: Path) -> None:
-    """Servers, kernels and the broker run in sessions of their own: end any left in ``state``."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ProcessLookupError):
-            cwd = os.readlink(proc / "cwd")
-            if cwd.startswith(str(state)):
-                os.kill(int(proc.name), signal.SIGKILL)
+        raise
+    try:
+        yield Hub(f"http://127.0.0.1:{port}", state, admin, upstream, process)
+    finally:
+        stop_hub(process, state)
+        upstream.stop()
