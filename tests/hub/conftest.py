@@ -169,6 +169,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         upstream=upstream.base_url,
         key=SENTINEL,
         policy=POLICY,
+        server_args=["--LabApp.expose_app_in_browser=True"],
     )
     try:
         process = start_hub(state, config, port)

@@ -544,7 +544,8 @@ def run(
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/broker/")
     service_url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8181"))
     store = Store(db or os.environ.get("REALTIME_WIDGET_BROKER_DB") or "realtime-broker.sqlite")
-    hub_auth = HubOAuth(cache_max_age=60)
+    # The singleton: the OAuth callback handler finds the same instance (and its login states).
+    hub_auth = HubOAuth.instance(cache_max_age=60)
     broker = Broker(
         Policy.load(policy_path or os.environ.get("REALTIME_WIDGET_POLICY")),
         store,

@@ -41,7 +41,8 @@ c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = f"{{STATE}}/home/{{{{username}}}}"
 c.Spawner.default_url = "/lab"
 c.Spawner.args = ["--allow-root", "--LabApp.news_url=None",
-                  "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+                  "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                  *{extra_args!r}]
 # The server's own token may use the broker: the widget in a learner's kernel needs no setup.
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
                                  "access:services!service=broker"]
@@ -95,8 +96,11 @@ def hub_config(
     learners: Sequence[str] = (),
     instructors: Sequence[str] = (),
     password: str = "workshop-password",
+    server_args: Sequence[str] = (),
 ) -> Path:
-    """Write the hub's config (and the broker's policy) into ``state``; its path."""
+    """Write the hub's config (and the broker's policy) into ``state``; its path.
+    ``server_args``: more options for the learners' servers (the tests expose JupyterLab's app
+    object to the browser, to drive it)."""
     policy_path = state / "policy.json"
     policy_path.write_text(json.dumps(policy), encoding="utf-8")
     config = state / "jupyterhub_config.py"
@@ -112,6 +116,7 @@ def hub_config(
             learners=list(learners),
             instructors=list(instructors),
             password=password,
+            extra_args=list(server_args),
         ),
         encoding="utf-8",
     )
