@@ -71,7 +71,8 @@ async def learner_talks(
         home,
         "talk.ipynb",
         [
-            f'from realtime_widget import RealtimeWidget\nw = RealtimeWidget(mode="{mode}", turn_detection=None)\nw'
+            "from realtime_widget import RealtimeWidget\n"
+            f'w = RealtimeWidget(mode="{mode}", turn_detection=None)\nw'
         ],
     )
     lab = Lab(page, HubLab(hub, user))  # type: ignore[arg-type]
