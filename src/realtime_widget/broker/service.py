@@ -554,6 +554,7 @@ def run(
     )
 
     async def main() -> None:
+        provider.share_client(endpoint)  # one client and pool for every learner's request
         app = make_app(broker, prefix)
         app.listen(service_url.port or 8181, address=service_url.hostname or "127.0.0.1")
         await asyncio.Event().wait()

@@ -9,6 +9,8 @@ without the redaction step (a library error may quote the request's headers).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +64,27 @@ def client(endpoint: Endpoint, *, timeout: float | None = None) -> Any:
     )
 
 
+# Clients shared by endpoint (see share_client), for one process on one loop.
+_SHARED: dict[int, Any] = {}
+
+
+def share_client(endpoint: Endpoint) -> None:
+    """From now on, requests to ``endpoint`` share one client (its connection pool kept, its
+    setup paid once) instead of one per request: for a process making many requests on one loop,
+    the workshop broker. The kernel never does this (its handlers run on several loops)."""
+    _SHARED[id(endpoint)] = client(endpoint)
+
+
+@contextlib.asynccontextmanager
+async def _using(endpoint: Endpoint) -> AsyncIterator[Any]:
+    shared = _SHARED.get(id(endpoint))
+    if shared is not None:
+        yield shared
+        return
+    async with client(endpoint) as api:
+        yield api
+
+
 def _provider_error(what: str, exc: Any) -> RealtimeAuthError:
     status = int(exc.status_code)
     body = exc.body if isinstance(exc.body, dict) else {}
@@ -112,7 +135,7 @@ async def mint_client_secret(
 ) -> ClientSecret:
     """``POST /realtime/client_secrets``: a short-lived key for the browser."""
     what = "Minting a client secret"
-    async with client(endpoint) as api:
+    async with _using(endpoint) as api:
         raw = await _call(
             what,
             endpoint,
@@ -134,7 +157,7 @@ async def mint_client_secret(
 async def relay_offer(endpoint: Endpoint, sdp: str, session: dict[str, Any]) -> tuple[str, str]:
     """``POST /realtime/calls`` (``sdp`` + ``session``): the answer and the call id."""
     what = "Posting the SDP offer"
-    async with client(endpoint) as api:
+    async with _using(endpoint) as api:
         raw = await _call(
             what, endpoint, api.realtime.calls.with_raw_response.create(sdp=sdp, session=session)
         )
@@ -148,7 +171,7 @@ async def create_live_session(
     """``POST /live/sessions`` (JSON: ``session`` + ``transport``): a GPT-Live session made for
     the browser's offer; the answer and the session id (``live_…``). GPT-Live has no client
     secrets: the kernel always posts the offer, with the standard key."""
-    async with client(endpoint) as api:
+    async with _using(endpoint) as api:
         created = await _call(
             "Creating the GPT-Live session",
             endpoint,
@@ -162,7 +185,7 @@ async def fork_live_session(
 ) -> tuple[str, str]:
     """``POST /live/sessions/{id}/fork``: a new GPT-Live session continuing a closed, stored
     one (its model, voice, instructions and history), for the browser's offer."""
-    async with client(endpoint) as api:
+    async with _using(endpoint) as api:
         forked = await _call(
             f"Forking the GPT-Live session {source_id}",
             endpoint,
@@ -177,7 +200,7 @@ async def hangup(endpoint: Endpoint, call_id: str, *, live: bool = False) -> Non
     """``POST /realtime/calls/{id}/hangup`` (``/live/sessions/{id}/hangup``): end a call from
     the server side (a call that has already ended is not an error)."""
 
-    async with client(endpoint) as api:
+    async with _using(endpoint) as api:
         calls = api.live.sessions if live else api.realtime.calls
         try:
             await _call("Hanging up", endpoint, calls.hangup(call_id))
