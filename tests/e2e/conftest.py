@@ -116,6 +116,26 @@ class Lab:
             raise AssertionError(f"kernel error: {result['error']}\n--- code ---\n{code}")
         return str(result["out"])
 
+    async def outputs(self) -> list[str]:
+        """Every code cell's outputs as text, from the notebook's model (JupyterLab renders
+        only the cells in view, so the DOM does not have them all)."""
+        texts: list[str] = await self.page.evaluate(
+            """() => {
+                const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+                const texts = [];
+                for (let i = 0; i < cells.length; i++) {
+                    const cell = cells.get(i);
+                    if (cell.type !== 'code') continue;
+                    for (const out of cell.outputs.toJSON()) {
+                        const t = out.text ?? (out.data && out.data['text/plain']) ?? out.ename;
+                        texts.push(String(Array.isArray(t) ? t.join('') : t ?? ''));
+                    }
+                }
+                return texts;
+            }"""
+        )
+        return texts
+
     async def kernel_json(self, expression: str) -> Any:
         return json.loads(await self.kernel(f"import json; print(json.dumps({expression}))"))
 

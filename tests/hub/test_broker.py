@@ -141,18 +141,21 @@ async def test_the_instructor_sees_and_ends_calls_and_learners_cannot(hub: Hub) 
     assert any(r["end_reason"] == "ended by the instructor" for r in csv_rows(hub))
 
 
-def test_a_broker_restart_keeps_the_counts(hub: Hub) -> None:
+async def test_a_broker_restart_keeps_the_counts(hub: Hub) -> None:
     teacher = BrokerClient(hub.broker, hub.learner("teach", "learners", "instructors"))
+    hub.learner("rex", "learners")
+    call = await connected(hub, "rex", "relay")
+    await call.close()
     before = {row["user"]: row["calls"] for row in teacher.usage()["learners"]}
-    assert before, "earlier tests made calls"
+    assert before.get("rex") == 1
     pid = hub.broker_pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 60
     while hub.broker_pid() in (None, pid):  # the hub starts its managed service again
         assert time.monotonic() < deadline, "the hub did not restart the broker"
-        time.sleep(0.2)
-    hub.wait_broker()
+        await asyncio.sleep(0.2)
+    await asyncio.to_thread(hub.wait_broker)
     after = {row["user"]: row["calls"] for row in teacher.usage()["learners"]}
     assert after == before
 

@@ -15,6 +15,7 @@ from .conftest import SENTINEL, Hub
 # The README's screenshot (docs/images/instructor-page.png) is a copy of this one.
 SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 PASSWORD = "workshop-password"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "workshop.ipynb"
 
 
 class HubLab:
@@ -86,10 +87,28 @@ async def learner_talks(
     return lab, frames
 
 
+async def workshop_notebook_passes(context: BrowserContext, hub: Hub) -> None:
+    import shutil
+
+    hub.learner("wes", "learners")
+    page = await context.new_page()
+    await log_in(page, hub, "wes")
+    home = hub.state / "home" / "wes"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(NOTEBOOK, home)
+    lab = Lab(page, HubLab(hub, "wes"))  # type: ignore[arg-type]
+    await lab.open("workshop.ipynb")
+    await lab.run_all()
+    await lab.wait_kernel("'w' in globals() and w.status == 'closed'", timeout=120)
+    assert await lab.kernel_json("endpoint") == "hub"
+    text = "\n".join(await lab.outputs())
+    assert text.count("✓") == 3 and "✗" not in text, text
+
+
 async def test_two_learners_talk_through_the_broker_and_the_instructor_ends_a_call(
     hub: Hub, browser: Browser
 ) -> None:
-    contexts = [await browser.new_context(permissions=["microphone"]) for _ in range(3)]
+    contexts = [await browser.new_context(permissions=["microphone"]) for _ in range(4)]
     try:
         ria, ria_frames = await learner_talks(contexts[0], hub, "ria", "ephemeral")
         rob, rob_frames = await learner_talks(contexts[1], hub, "rob", "relay")
@@ -130,6 +149,8 @@ async def test_two_learners_talk_through_the_broker_and_the_instructor_ends_a_ca
             ]:
                 assert SENTINEL not in text, f"the instructor's key reached {user}'s {where}"
         assert SENTINEL not in (hub.state / "hub.log").read_text(errors="replace")
+        # The learners' notebook through the broker: every exercise's check says ✓.
+        await workshop_notebook_passes(contexts[3], hub)
     finally:
         for context in contexts:
             await context.close()

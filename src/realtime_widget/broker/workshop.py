@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -208,6 +209,14 @@ def run_workshop(directory: str | None = None, learners: int = 3) -> int:
         learners=[*names, "instructor"],
         instructors=["instructor"],
     )
+    from ..demo import notebooks_source
+
+    for name in [*names, "instructor"]:  # the exercises, ready in each home
+        home = state / "home" / name
+        home.mkdir(parents=True, exist_ok=True)
+        target = home / "workshop.ipynb"
+        if not target.exists():
+            shutil.copy(notebooks_source() / "workshop.ipynb", target)
     process = start_hub(state, config, port)
     url = f"http://127.0.0.1:{port}"
     print(f"JupyterHub with the workshop broker: {url}/hub/login", flush=True)
