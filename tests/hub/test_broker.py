@@ -174,3 +174,32 @@ def test_a_learners_kernel_needs_no_configuration(hub: Hub) -> None:
     )
     result = json.loads(out.strip().splitlines()[-1])
     assert result == {"endpoint": "hub", "secret": "ek_", "sentinel": False}
+
+
+async def test_a_live_widget_through_the_broker_runs_tools_and_its_sideband(hub: Hub) -> None:
+    from realtime_widget import RealtimeWidget
+    from realtime_widget.config import Endpoint
+    from realtime_widget.transports.websocket import KernelSocket, SocketError
+
+    from ..widget.test_live import LivePage, get_weather, until
+
+    hub.learner("liv", "learners")
+    endpoint = Endpoint(hub.broker + "v1", hub.tokens["liv"], "bearer", "hub")
+    w = RealtimeWidget(endpoint=endpoint, model="gpt-live-1.1", tools=[get_weather])
+    page = LivePage(w)
+    w.connect()
+    await page.start()
+    try:
+        await until(lambda: w.status == "connected")
+        w.append_instructions("call get_weather with city=Paris")
+        await until(lambda: any("sunny in Paris" in t.text for t in w.transcript))
+        # GPT-Live's session.update goes over the kernel's sideband: relayed by the broker.
+        w.update_session(delegation={"type": "responses", "responses": {"max_output_tokens": 500}})
+        await until(lambda: any(r.type == "session.updated" for r in w.events))
+        # Another learner can't attach to it.
+        other = Endpoint(hub.broker + "v1", hub.learner("oth", "learners"), "bearer", "hub")
+        with pytest.raises(SocketError):
+            await KernelSocket(other, call_id=w.call_id, live=True).open()
+    finally:
+        await page.close()
+        w.close()

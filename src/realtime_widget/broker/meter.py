@@ -109,7 +109,7 @@ class Meter:
                 self._read(watched, event)
                 if event.get("type") == "session.closed":
                     break
-        except Exception:
+        except Exception:  # a sideband that breaks ends the watch, not the broker
             pass
         finally:
             with contextlib.suppress(Exception):

@@ -10,7 +10,8 @@ A policy is a JSON file (``realtime-widget broker --policy workshop.json``) or t
      "groups": {"instructors": {"minutes_per_day": null, "dollars_per_day": null}}}
 
 A learner's quota is ``quota`` with the overrides of each hub group they belong to laid over it
-(``null`` lifts a limit). Days are UTC days.
+(``null`` lifts a limit). Days are UTC days; ``"window": "workshop"`` makes the minutes and
+dollars count over the whole workshop (the ledger) instead of per day.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Policy:
     max_call_s: float = 600.0
     quota: Quota = field(default_factory=Quota)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    window: str = "day"  # or "workshop": minutes and dollars never reset
 
     @classmethod
     def load(cls, path: str | Path | None) -> Policy:
@@ -68,11 +70,22 @@ class Policy:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Policy:
-        known = {"models", "voices", "instructions_prefix", "max_call_s", "quota", "groups"}
+        known = {
+            "models",
+            "voices",
+            "instructions_prefix",
+            "max_call_s",
+            "quota",
+            "groups",
+            "window",
+        }
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"Unknown policy fields {sorted(unknown)}: use {sorted(known)}.")
         policy = cls()
+        window = str(raw.get("window") or "day")
+        if window not in ("day", "workshop"):
+            raise ValueError(f"window is 'day' or 'workshop', not {window!r}.")
         quota = Quota().over(raw.get("quota") or {})
         for name, overrides in (raw.get("groups") or {}).items():
             quota.over(overrides)  # checked now, not when a learner of that group comes
@@ -85,6 +98,7 @@ class Policy:
             max_call_s=float(raw.get("max_call_s") or policy.max_call_s),
             quota=quota,
             groups=dict(raw.get("groups") or {}),
+            window=window,
         )
 
     def quota_for(self, groups: list[str]) -> Quota:
@@ -94,7 +108,7 @@ class Policy:
                 quota = quota.over(self.groups[group])
         return quota
 
-    def apply(self, session: dict[str, Any], *, live: bool = False) -> dict[str, Any]:
+    def apply(self, session: dict[str, Any]) -> dict[str, Any]:
         """The session as the broker sends it upstream: checked, the instructions prefixed."""
         model = session.get("model")
         if not isinstance(model, str) or model not in self.models:
@@ -122,4 +136,5 @@ class Policy:
             "max_call_s": self.max_call_s,
             "quota": {f.name: getattr(self.quota, f.name) for f in fields(self.quota)},
             "groups": self.groups,
+            "window": self.window,
         }

@@ -22,6 +22,7 @@ calls or every call; ``api/usage``, ``api/usage.csv`` and ``api/end`` are the sa
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime
 import hashlib
@@ -34,6 +35,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tornado import web
+from tornado.websocket import WebSocketHandler
 
 from ..config import ConfigError, Endpoint
 from ..protocol import is_live_model
@@ -121,18 +123,24 @@ class Broker:
 
     # --- quotas -----------------------------------------------------------------------------
 
+    def _since(self) -> float:
+        return day_start() if self.policy.window == "day" else 0.0
+
     async def refusal(self, user: str) -> str | None:
         """Why this learner may not start a call now (None: they may)."""
         groups, _ = await self.groups_of(user)
         quota = self.policy.quota_for(groups)
-        usage = self.store.usage(user)
-        reset = f"it resets at midnight UTC (in {_until_midnight()})"
+        usage = self.store.usage(user, since=self._since())
+        if self.policy.window == "day":
+            span, reset = "today", f"it resets at midnight UTC (in {_until_midnight()})"
+        else:
+            span, reset = "this workshop", "ask the instructor for more"
         if quota.minutes_per_day is not None and usage.minutes >= quota.minutes_per_day:
             return (
-                f"Your {quota.minutes_per_day:g} minutes of calls for today are used up; {reset}."
+                f"Your {quota.minutes_per_day:g} minutes of calls for {span} are used up; {reset}."
             )
         if quota.dollars_per_day is not None and usage.dollars >= quota.dollars_per_day:
-            return f"Your ${quota.dollars_per_day:g} of calls for today is used up; {reset}."
+            return f"Your ${quota.dollars_per_day:g} of calls for {span} is used up; {reset}."
         if quota.concurrent_calls is not None and usage.active >= quota.concurrent_calls:
             return (
                 f"You have {usage.active} call(s) open, the most allowed at once "
@@ -151,11 +159,12 @@ class Broker:
             return f"the workshop's maximum call length ({self.policy.max_call_s:g} s)"
         groups = self._groups.get(watched.user, (0.0, [], False))[1]
         quota = self.policy.quota_for(groups)
-        usage = self.store.usage(watched.user)
+        usage = self.store.usage(watched.user, since=self._since())
+        span = "today" if self.policy.window == "day" else "the workshop"
         if quota.minutes_per_day is not None and usage.minutes >= quota.minutes_per_day:
-            return f"the learner's {quota.minutes_per_day:g} minutes for today"
+            return f"the learner's {quota.minutes_per_day:g} minutes for {span}"
         if quota.dollars_per_day is not None and usage.dollars >= quota.dollars_per_day:
-            return f"the learner's ${quota.dollars_per_day:g} for today"
+            return f"the learner's ${quota.dollars_per_day:g} for {span}"
         return None
 
     async def end(self, *, call: str | None = None, user: str | None = None) -> list[str]:
@@ -172,7 +181,7 @@ class Broker:
         return ended
 
     def usage(self) -> dict[str, Any]:
-        learners = self.store.per_learner()
+        learners = self.store.per_learner(since=self._since())
         live = {w.id: w for w in self.meter.calls.values()}
         active = [
             {**row, "seconds": round(live[row["id"]].seconds, 1) if row["id"] in live else 0}
@@ -391,6 +400,87 @@ class HangupHandler(_Api):
         self.finish(b"")
 
 
+class SidebandHandler(WebSocketHandler):
+    """A learner kernel's sideband to its own call, relayed with the instructor's key: the
+    Realtime ``?call_id=`` WebSocket and GPT-Live's ``…/attach`` (an MCP server's credentials in
+    ``update_session``; GPT-Live's ``update_session`` and fixtures). Only a call the broker made
+    for the same learner; every message is passed on as it is, both ways."""
+
+    broker: Broker
+
+    def initialize(self, broker: Broker) -> None:
+        self.broker = broker
+        self._upstream: Any = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # a kernel's client, with a token; a browser's cookie grants nothing here
+
+    def check_xsrf_cookie(self) -> None:
+        pass
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        # Who is asking, before the upgrade: a refusal is an HTTP error, not a closed socket.
+        try:
+            user = str((await self.broker.learner(self))["name"])
+        except ApiError as exc:
+            self.set_status(exc.status_code)
+            self.finish(exc.body)
+            return
+        call_id = kwargs.get("session_id") or self.get_query_argument("call_id", "")
+        watched = self.broker.meter.calls.get(call_id)
+        if watched is None or watched.user != user:
+            self.set_status(404 if watched is None else 403)
+            self.finish(
+                {
+                    "error": {
+                        "message": f"No call '{call_id}' of yours is open.",
+                        "code": "call_id_not_found",
+                    }
+                }
+            )
+            return
+        self._target = (call_id, watched.kind == "live")
+        await super().get(*args, **kwargs)
+
+    async def open(self, *args: Any, **kwargs: Any) -> None:
+        import websockets
+
+        call_id, live = self._target
+        base = self.broker.upstream.base_url.replace("http", "ws", 1)
+        url = (
+            f"{base}/live/sessions/{call_id}/attach"
+            if live
+            else f"{base}/realtime?call_id={call_id}"
+        )
+        try:
+            self._upstream = await websockets.connect(
+                url, additional_headers=self.broker.upstream.headers(), max_size=None
+            )
+        except Exception:  # the provider refused or is gone: say so by closing
+            self.close(1011, "The provider's sideband could not be opened.")
+            return
+        self._pump = asyncio.get_running_loop().create_task(self._down())
+
+    async def _down(self) -> None:
+        try:
+            async for message in self._upstream:
+                await self.write_message(message)
+        except Exception:  # either side closing ends the relay
+            pass
+        self.close()
+
+    async def on_message(self, message: str | bytes) -> None:
+        if self._upstream is not None:
+            await self._upstream.send(message)
+
+    def on_close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._upstream is not None:
+            asyncio.get_running_loop().create_task(self._upstream.close())
+
+
 # --- the instructor ---------------------------------------------------------------------------
 
 
@@ -502,6 +592,8 @@ def make_app(broker: Broker, prefix: str) -> web.Application:
             (prefix + r"v1/realtime/calls/([^/]+)/hangup", HangupHandler, args),
             (prefix + "v1/live/sessions", LiveHandler, args),
             (prefix + r"v1/live/sessions/([^/]+)/hangup", HangupHandler, args),
+            (prefix + "v1/realtime", SidebandHandler, args),
+            (prefix + r"v1/live/sessions/(?P<session_id>[^/]+)/attach", SidebandHandler, args),
             (prefix + "api/usage", UsageHandler, args),
             (prefix + "api/usage.csv", CsvHandler, args),
             (prefix + "api/end", EndHandler, args),
