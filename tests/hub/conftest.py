@@ -25,7 +25,7 @@ import pytest
 from realtime_widget.broker.workshop import free_base_port, hub_config, start_hub, stop_hub
 from realtime_widget.local import LocalServer
 
-SENTINEL = "sk-instructor-SENTINEL-" + "9" * 24
+SENTINEL = "instructor-sentinel-not-a-real-key-" + "9" * 16  # any key works locally
 POLICY = {
     "models": ["gpt-realtime-2", "gpt-live-1.1"],
     "max_call_s": 120,

@@ -85,18 +85,13 @@ class LiveRoutes:
                 code="unsupported_content_type",
             )
         body = await self.server._read_json(request)
-        transport = body.get("transport") if isinstance(body, dict) else None
-        if not isinstance(transport, dict) or not isinstance(transport.get("sdp"), str):
-            return _json_error(
-                400,
-                "Missing required parameter: 'transport.sdp'.",
-                code="missing_required_parameter",
-                param="transport.sdp",
-            )
+        offer = _offer(body)
+        if isinstance(offer, web.Response):
+            return offer
         config = self._live_config(body.get("session"))
         if isinstance(config, web.Response):
             return config
-        return await self._live_answer(transport["sdp"], config)
+        return await self._live_answer(offer, config)
 
     async def _live_answer(self, offer: str, config: dict[str, Any]) -> web.Response:
         from .app import Call
@@ -182,14 +177,9 @@ class LiveRoutes:
                 code="session_not_stored",
             )
         body = await self.server._read_json(request)
-        transport = body.get("transport") if isinstance(body, dict) else None
-        if not isinstance(transport, dict) or not isinstance(transport.get("sdp"), str):
-            return _json_error(
-                400,
-                "Missing required parameter: 'transport.sdp'.",
-                code="missing_required_parameter",
-                param="transport.sdp",
-            )
+        offer = _offer(body)
+        if isinstance(offer, web.Response):
+            return offer
         overrides = body.get("session") or {}
         try:
             validate("live_fork_session", overrides, "session")
@@ -205,7 +195,7 @@ class LiveRoutes:
             }
             forked["delegation"] = {**now, **overrides["delegation"], "responses": responses}
         forked["input"] = history_input(history)
-        return await self._live_answer(transport["sdp"], forked)
+        return await self._live_answer(offer, forked)
 
     def _live_closing(self, call: Call) -> None:
         # session.closed has gone out on the channel: let it arrive, then close the peer.
@@ -321,6 +311,19 @@ class LiveRoutes:
         self.server.sessions_started += 1
         session.start()
         return session
+
+
+def _offer(body: Any) -> str | web.Response:
+    """The SDP offer of a create or fork body (``transport.sdp``), or the API's error."""
+    transport = body.get("transport") if isinstance(body, dict) else None
+    if not isinstance(transport, dict) or not isinstance(transport.get("sdp"), str):
+        return _json_error(
+            400,
+            "Missing required parameter: 'transport.sdp'.",
+            code="missing_required_parameter",
+            param="transport.sdp",
+        )
+    return str(transport["sdp"])
 
 
 def _later(coro: Any) -> None:

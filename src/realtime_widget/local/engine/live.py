@@ -327,7 +327,8 @@ class LiveSession:
     def _on_session_close(self, event: Event, event_id: str | None) -> None:
         self._finish("close_requested")
 
-    def _on_session_input_audio_append(self, event: Event, event_id: str | None) -> None:
+    def _pcm(self, event: Event, event_id: str | None) -> np.ndarray | None:
+        """An event's base64 PCM16 ``audio``, or None once the error is sent."""
         try:
             data = base64.b64decode(event["audio"], validate=True)
         except (binascii.Error, ValueError):
@@ -337,8 +338,13 @@ class LiveSession:
                 param="audio",
                 event_id=event_id,
             )
-            return
-        self.feed_audio(np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2"))
+            return None
+        return np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2").astype(np.int16)
+
+    def _on_session_input_audio_append(self, event: Event, event_id: str | None) -> None:
+        pcm = self._pcm(event, event_id)
+        if pcm is not None:
+            self.feed_audio(pcm)
 
     def _on_session_input_audio_mute(self, event: Event, event_id: str | None) -> None:
         self._muted = True
@@ -370,15 +376,8 @@ class LiveSession:
             self._say(event["content"])
 
     def _on_session_output_audio_fixture_play(self, event: Event, event_id: str | None) -> None:
-        try:
-            pcm = np.frombuffer(base64.b64decode(event["audio"], validate=True), dtype="<i2")
-        except (binascii.Error, ValueError):
-            self._error(
-                "invalid_value",
-                "Invalid 'audio': expected base64-encoded PCM16 audio.",
-                param="audio",
-                event_id=event_id,
-            )
+        pcm = self._pcm(event, event_id)
+        if pcm is None:
             return
         if pcm.size > 30 * SAMPLE_RATE:
             self._error(
@@ -389,7 +388,7 @@ class LiveSession:
             )
             return
         self._send({"type": "session.output_audio.fixture.playing"}, client_event_id=event_id)
-        self._spawn(self._play_fixture(pcm.astype(np.int16), event_id))
+        self._spawn(self._play_fixture(pcm, event_id))
 
     async def _play_fixture(self, pcm: np.ndarray, event_id: str | None) -> None:
         await self._voice(new_id("fixture_"), pcm)
