@@ -183,6 +183,13 @@ def test_audio_turns_are_24khz_mono_pcm16_from_wav_files_and_arrays(spoken: Path
 
     pcm = pcm16(str(spoken))  # 5 s at 48 kHz, read and resampled
     assert len(pcm) == 5 * RATE * 2
+    # At its level: a 0.3 tone stays one (averaging the file's one channel gave floats, once
+    # taken for [-1, 1] samples and clipped to a square wave).
+    samples = np.frombuffer(pcm, dtype="<i2")
+    assert 0.29 * 32767 < samples.max() < 0.31 * 32767
+    stereo_ints = np.stack([samples, samples // 2], axis=1)
+    averaged = np.frombuffer(pcm16((stereo_ints, RATE)), dtype="<i2")
+    assert np.abs(averaged.astype(int) - (samples.astype(int) * 3 // 4)).max() <= 1
     stereo = np.zeros((RATE, 2), dtype=np.float32)
     stereo[:, 0] = 0.5
     mono = np.frombuffer(pcm16((stereo, RATE)), dtype="<i2")

@@ -78,11 +78,13 @@ def _convert(samples: Any, rate: int) -> bytes:
     """Mono, 24 kHz, int16: channels averaged, linear interpolation between rates."""
     np = _numpy()
     data = np.asarray(samples)
-    if data.ndim == 2:
-        data = data.mean(axis=1)
+    # Floats are in [-1, 1], integers are PCM16: decided before channels are averaged (the
+    # mean of integers is a float, and must not be taken for one).
     if data.dtype.kind == "f":
         data = np.clip(data, -1.0, 1.0) * 32767
     data = data.astype("float64")
+    if data.ndim == 2:
+        data = data.mean(axis=1)
     if rate != RATE and len(data):
         count = max(1, round(len(data) * RATE / rate))
         data = np.interp(np.linspace(0, len(data) - 1, count), np.arange(len(data)), data)
