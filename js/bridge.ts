@@ -57,10 +57,12 @@ export class Bridge {
     this.post({ kind: "events", events });
   }
 
-  post(message: BrowserMessage): void {
+  /** A message to the kernel; `buffers` travel as the comm's binary parts (recorded audio). */
+  post(message: BrowserMessage, buffers?: ArrayBuffer[]): void {
     if (message.kind !== "events") this.flush(); // keep events ahead of what follows them
     try {
-      this.model.send(message);
+      if (buffers?.length) this.model.send(message, undefined, buffers);
+      else this.model.send(message);
     } catch (error) {
       // The comm is gone (widget closed, kernel restarted): the call goes on without the kernel.
       console.warn("realtime-widget: could not reach the kernel", error);
@@ -74,8 +76,10 @@ export class Bridge {
   request(op: "check" | "send" | "configure", event: Record<string, unknown>): Promise<unknown>;
   request(op: "schema"): Promise<unknown>;
   request(op: "approve", approval: { approval_request_id: string; approve: boolean }): Promise<unknown>;
+  /** A turn's recorded audio: resolves with the WAV (the reply's binary buffer). */
+  request(op: "clip", turn: { item_id: string }): Promise<unknown>;
   request(
-    op: "key" | "relay" | "check" | "send" | "configure" | "schema" | "approve",
+    op: "key" | "relay" | "check" | "send" | "configure" | "schema" | "approve" | "clip",
     arg?: string | Record<string, unknown>,
   ): Promise<unknown> {
     const id = this.nextId++;
@@ -95,6 +99,9 @@ export class Bridge {
       else if (op === "approve") {
         const a = (arg ?? {}) as { approval_request_id?: unknown; approve?: unknown };
         this.post({ kind: "request", id, op, approval_request_id: String(a.approval_request_id ?? ""), approve: a.approve === true });
+      } else if (op === "clip") {
+        const turn = (arg ?? {}) as { item_id?: unknown };
+        this.post({ kind: "request", id, op, item_id: String(turn.item_id ?? "") });
       }
       else this.post({ kind: "request", id, op, event: typeof arg === "object" ? arg : {} });
     });
@@ -113,7 +120,7 @@ export class Bridge {
       if (!waiting) return;
       this.pending.delete(msg.id);
       window.clearTimeout(waiting.timer);
-      if (msg.ok) waiting.resolve(msg.value);
+      if (msg.ok) waiting.resolve(msg.buffer ?? msg.value);
       else waiting.reject(new Error(msg.error));
       return;
     }

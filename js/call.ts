@@ -8,6 +8,7 @@ import { Checker, type Schema } from "./checks";
 import { Emitter } from "./emitter";
 import { EventLog } from "./eventlog";
 import { Meters } from "./meter";
+import { Recorder } from "./recorder";
 import {
   type EventRecord,
   isKeyReply,
@@ -140,6 +141,10 @@ export class Call extends Emitter<CallEvents> {
   private channel: RTCDataChannel | null = null;
   private mic: MediaStream | null = null;
   private audio: HTMLAudioElement | null = null;
+  /** Both sides of the call, for the kernel (the `record` trait, read when a call starts). */
+  private recorder: Recorder | null = null;
+  /** A call of this widget was recorded: its spoken turns can be played. */
+  recorded = false;
   private outbox: RealtimeEvent[] = [];
   private posting: AbortController | null = null;
   private dropTimer: number | null = null;
@@ -263,6 +268,7 @@ export class Call extends Emitter<CallEvents> {
       this.mic = mic;
       for (const track of mic?.getAudioTracks() ?? []) track.enabled = this.micLive();
       this.meters.attach("input", mic);
+      if (this.model.get("record") === true) this.startRecording();
       const pc = new RTCPeerConnection();
       this.pc = pc;
       this.audio = document.createElement("audio");
@@ -275,6 +281,7 @@ export class Call extends Emitter<CallEvents> {
         const stream = e.streams[0] ?? new MediaStream([e.track]);
         if (this.audio) this.audio.srcObject = stream;
         this.meters.attach("output", stream);
+        this.recorder?.output(stream);
       };
       if (this.mic) for (const track of this.mic.getAudioTracks()) pc.addTrack(track, this.mic);
       // Without a microphone the call is text in, voice out: still ask for the model's audio.
@@ -644,6 +651,7 @@ export class Call extends Emitter<CallEvents> {
     this.mic = mic;
     this.applyMic();
     this.meters.attach("input", mic);
+    this.recorder?.input(track);
     this.emit("state", this.state);
   }
 
@@ -667,17 +675,50 @@ export class Call extends Emitter<CallEvents> {
       const out = context.createMediaStreamDestination();
       source.connect(out);
       const mic = sender.track;
-      await sender.replaceTrack(out.stream.getAudioTracks()[0] ?? null);
+      const played = out.stream.getAudioTracks()[0] ?? null;
+      await sender.replaceTrack(played);
+      this.recorder?.input(played);
       const ended = new Promise((resolve) => (source.onended = resolve));
       source.start();
       await ended;
-      if (this.pc && this.pc.getSenders().includes(sender)) await sender.replaceTrack(mic);
+      if (this.pc && this.pc.getSenders().includes(sender)) {
+        await sender.replaceTrack(mic);
+        this.recorder?.input(mic);
+      }
       reply(true);
     } catch (error) {
       reply(false, `Could not play the recording: ${(error as Error).message}`);
     } finally {
       void context.close();
     }
+  }
+
+  /** Record this call for the kernel: a chunk at a time, as binary buffers. A browser that
+   * cannot (no AudioWorklet) still makes the call, and the kernel says nothing was recorded. */
+  private startRecording(): void {
+    const recorder = new Recorder((t0, frame, pcm) => this.bridge.post({ kind: "audio", t0, frame }, [pcm]));
+    recorder.started.catch((error: Error) => {
+      if (this.recorder === recorder) this.recorder = null;
+      this.bridge.post({ kind: "unrecorded", error: `This page cannot record the call (${error.message}). Recording needs Web Audio's AudioWorklet, which browsers give pages served over https or from localhost.` });
+    });
+    recorder.input(this.micTrack);
+    this.recorder = recorder;
+    this.recorded = true;
+  }
+
+  /** Play a turn's recorded audio (the kernel cuts it from the call's recording). */
+  async playTurn(itemId: string): Promise<HTMLAudioElement> {
+    const wav = await this.bridge.request("clip", { item_id: itemId });
+    if (!(wav instanceof DataView)) throw new Error("The kernel sent no audio for this turn.");
+    const bytes = new Uint8Array(wav.byteLength);
+    bytes.set(new Uint8Array(wav.buffer, wav.byteOffset, wav.byteLength));
+    const url = URL.createObjectURL(new Blob([bytes], { type: "audio/wav" }));
+    const player = new Audio(url);
+    player.dataset.rtw = "turn-audio";
+    player.dataset.item = itemId;
+    player.addEventListener("ended", () => URL.revokeObjectURL(url), { once: true });
+    await player.play();
+    return player;
   }
 
   get isTalking(): boolean {
@@ -726,6 +767,8 @@ export class Call extends Emitter<CallEvents> {
     this.posting = null;
     if (this.dropTimer !== null) window.clearTimeout(this.dropTimer);
     this.dropTimer = null;
+    if (this.recorder) void this.recorder.stop(); // what it holds still goes to the kernel
+    this.recorder = null;
     if (this.mic) stopTracks(this.mic);
     this.mic = null;
     this.meters.close();

@@ -30,7 +30,13 @@ export type BrowserMessage =
   | { kind: "request"; id: number; op: "schema" }
   | { kind: "request"; id: number; op: "configure"; event: Record<string, unknown> }
   | { kind: "request"; id: number; op: "approve"; approval_request_id: string; approve: boolean }
-  | { kind: "played"; id: number; ok: boolean; error?: string };
+  | { kind: "request"; id: number; op: "clip"; item_id: string }
+  | { kind: "played"; id: number; ok: boolean; error?: string }
+  // A chunk of the call's recording: stereo PCM16 in the binary buffer, from `frame` of the
+  // page's audio clock whose frame 0 was at page time `t0` (record=True).
+  | { kind: "audio"; t0: number; frame: number }
+  // record=True, but this page cannot record (no AudioWorklet): the kernel says so.
+  | { kind: "unrecorded"; error: string };
 
 export interface KeyReply {
   secret: string;
@@ -58,11 +64,19 @@ export type KernelMessage =
   | { kind: "turn"; figures: TurnFigures }
   | { kind: "replay"; events: EventRecord[] }
   | { kind: "play"; id: number; pcm: DataView | null }
-  | { kind: "reply"; id: number; ok: true; value: unknown }
+  | { kind: "reply"; id: number; ok: true; value: unknown; buffer: DataView | null }
   | { kind: "reply"; id: number; ok: false; error: string };
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A binary part of a message as a DataView (ipywidgets hands them over in several forms). */
+function view(buffer: unknown): DataView | null {
+  if (buffer instanceof DataView) return buffer;
+  if (buffer instanceof ArrayBuffer) return new DataView(buffer);
+  if (ArrayBuffer.isView(buffer)) return new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  return null;
 }
 
 /** The message if it is a well-formed kernel message, else null. `buffers` are the message's
@@ -70,16 +84,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function parseKernelMessage(raw: unknown, buffers: unknown[] = []): KernelMessage | null {
   if (!isObject(raw) || typeof raw.kind !== "string") return null;
   switch (raw.kind) {
-    case "play": {
-      if (typeof raw.id !== "number") return null;
-      const buffer = buffers[0];
-      const pcm =
-        buffer instanceof DataView ? buffer
-        : buffer instanceof ArrayBuffer ? new DataView(buffer)
-        : ArrayBuffer.isView(buffer) ? new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-        : null;
-      return { kind: "play", id: raw.id, pcm };
-    }
+    case "play":
+      return typeof raw.id === "number" ? { kind: "play", id: raw.id, pcm: view(buffers[0]) } : null;
     case "connect":
     case "disconnect":
     case "ping":
@@ -106,7 +112,7 @@ export function parseKernelMessage(raw: unknown, buffers: unknown[] = []): Kerne
     case "reply":
       if (typeof raw.id !== "number" || typeof raw.ok !== "boolean") return null;
       return raw.ok
-        ? { kind: "reply", id: raw.id, ok: true, value: raw.value }
+        ? { kind: "reply", id: raw.id, ok: true, value: raw.value, buffer: view(buffers[0]) }
         : { kind: "reply", id: raw.id, ok: false, error: String(raw.error ?? "request failed") };
     default:
       return null;

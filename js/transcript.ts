@@ -68,6 +68,7 @@ export interface Turn {
   images: string[]; // input_image URLs (data URLs), for thumbnails
   approval: Approval | null;
   responseId: string; // the response that produced it (model output), once known
+  audio: boolean; // spoken (user speech, the model's voice): a recorded call can play it
   version: number; // bumps on every change: views redraw a row when it moved
 }
 
@@ -124,9 +125,13 @@ export class TranscriptModel {
       case "conversation.item.retrieved":
         return this.upsert(obj(e.item), str(e.previous_item_id));
       case "response.output_text.delta":
+        return this.edit(str(e.item_id), (t) => (t.text += str(e.delta)), str(e.delta) !== "");
       case "response.output_audio_transcript.delta":
       case "conversation.item.input_audio_transcription.delta":
-        return this.edit(str(e.item_id), (t) => (t.text += str(e.delta)), str(e.delta) !== "");
+        return this.edit(str(e.item_id), (t) => {
+          t.text += str(e.delta);
+          t.audio = true;
+        }, str(e.delta) !== "");
       case "response.output_text.done":
         return this.edit(str(e.item_id), (t) => (t.text = str(e.text)), str(e.text) !== "");
       case "response.output_audio_transcript.done":
@@ -168,7 +173,10 @@ export class TranscriptModel {
         const { id, closed } = this.captions.apply(role, e.start_ms, e.end_ms);
         if (closed) this.edit(closed, (t) => (t.done = true));
         if (!this.turns.has(id)) this.upsert({ id, type: "message", role, status: "in_progress" }, "");
-        return this.edit(id, (t) => (t.text += str(e.delta)), str(e.delta) !== "");
+        return this.edit(id, (t) => {
+          t.text += str(e.delta);
+          t.audio = true;
+        }, str(e.delta) !== "");
       }
       case "session.closed":
         for (const turn of this.turns.values()) if (turn.id.startsWith("live_") && !turn.done) this.edit(turn.id, (t) => (t.done = true));
@@ -216,7 +224,7 @@ export class TranscriptModel {
     }
     let turn = this.turns.get(item.id);
     if (!turn) {
-      turn = { id: item.id, kind, role, text: "", done: false, truncated: false, failed: false, images: [], approval: null, responseId: "", version: 0 };
+      turn = { id: item.id, kind, role, text: "", done: false, truncated: false, failed: false, images: [], approval: null, responseId: "", audio: false, version: 0 };
       this.turns.set(item.id, turn);
       const at = previous && this.order[this.order.length - 1] !== previous ? this.order.indexOf(previous) : -1;
       if (at >= 0) this.order.splice(at + 1, 0, item.id);
@@ -231,6 +239,8 @@ export class TranscriptModel {
         .filter((p) => p.type === "input_image" && typeof p.image_url === "string")
         .map((p) => p.image_url as string);
       if (images.length) turn.images = images;
+      const spoken = (Array.isArray(item.content) ? item.content : []).some((p) => ["input_audio", "output_audio", "audio"].includes(str(obj(p).type)));
+      if (spoken) turn.audio = true;
     }
     if (item.type === "mcp_call" && item.error) turn.failed = true;
     if (item.type === "mcp_approval_request") turn.approval ??= { id: item.id, answered: null };

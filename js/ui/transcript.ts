@@ -66,9 +66,30 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
     return row;
   };
 
+  const play = (id: string, button: HTMLButtonElement) => {
+    button.disabled = true;
+    call.playTurn(id).then(
+      (player) => {
+        button.classList.add("rtw-playing");
+        player.addEventListener("ended", () => button.classList.remove("rtw-playing"), { once: true });
+        button.disabled = false;
+      },
+      (error: Error) => {
+        button.disabled = false;
+        const row = rows.get(id);
+        if (row) {
+          row.meta.textContent = error.message;
+          row.meta.hidden = false;
+        }
+      },
+    );
+  };
+
   const fill = (row: Row, turn: Turn, meta: string) => {
     const className = `rtw-turn rtw-${turn.role} rtw-kind-${turn.kind}${turn.done ? "" : " rtw-live"}${turn.truncated ? " rtw-truncated" : ""}${turn.failed ? " rtw-failed" : ""}`;
-    const key = `${turn.version}\u0000${className}\u0000${meta}`;
+    // A recorded call's spoken turns play from here (the kernel holds the recording).
+    const playable = turn.audio && call.recorded && turn.role !== "tool";
+    const key = `${turn.version}\u0000${className}\u0000${meta}\u0000${playable}`;
     if (key === row.key) return;
     row.key = key;
     row.el.className = className;
@@ -87,8 +108,17 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
         no.addEventListener("click", () => approve(approval.id, false, [yes, no]));
         row.actions.replaceChildren(yes, no);
       }
+    } else if (approval) {
+      row.actions.replaceChildren(h("span", { className: "rtw-verdict" }, approval.answered ? "approved" : "denied"));
+    } else if (playable) {
+      if (!row.actions.querySelector(".rtw-play-turn")) {
+        const button = h("button", { className: "rtw-button rtw-play-turn", type: "button", title: "Play this turn as recorded" }, "▶");
+        button.setAttribute("aria-label", `Play the ${turn.role}'s turn as recorded`);
+        button.addEventListener("click", () => play(turn.id, button));
+        row.actions.replaceChildren(button);
+      }
     } else {
-      row.actions.replaceChildren(approval ? h("span", { className: "rtw-verdict" }, approval.answered ? "approved" : "denied") : "");
+      row.actions.replaceChildren();
     }
   };
 

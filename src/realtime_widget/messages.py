@@ -14,7 +14,7 @@ from .protocol import SchemaError, check
 Status = Literal["idle", "connecting", "connected", "closed", "error"]
 STATUSES: tuple[Status, ...] = ("idle", "connecting", "connected", "closed", "error")
 STEPS = ("microphone", "key", "sdp", "ice", "channel")
-OPS = ("key", "relay", "check", "send", "schema", "configure", "approve")
+OPS = ("key", "relay", "check", "send", "schema", "configure", "approve", "clip")
 
 
 def _message(kind: str, fields: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -66,9 +66,19 @@ _BROWSER_MESSAGES: dict[str, dict[str, Any]] = {
             "event": {"type": "object"},  # check / send: a client event typed in the composer
             "approval_request_id": {"type": "string"},  # approve: an MCP server's request
             "approve": {"type": "boolean"},
+            "item_id": {"type": "string"},  # clip: the turn whose recorded audio to play
         },
         ("id", "op"),
     ),
+    # A chunk of the call's recording (record=True), its PCM in the message's binary buffer:
+    # ``frame`` of the page's audio clock, whose frame 0 was at page time ``t0``.
+    "audio": _message(
+        "audio",
+        {"t0": {"type": "number", "minimum": 0}, "frame": {"type": "integer", "minimum": 0}},
+        ("t0", "frame"),
+    ),
+    # record=True, but the page cannot record (no AudioWorklet: an insecure origin).
+    "unrecorded": _message("unrecorded", {"error": {"type": "string"}}, ("error",)),
     # A recording sent by w.play() has been spoken into the call (or could not be).
     "played": _message(
         "played",
@@ -101,6 +111,8 @@ def parse_browser_message(content: Any) -> dict[str, Any]:
     composed = kind == "request" and message["op"] in ("check", "send", "configure")
     if composed and "event" not in message:
         raise MessageError(f"a {message['op']} request needs the client 'event'")
+    if kind == "request" and message["op"] == "clip" and not message.get("item_id"):
+        raise MessageError("a clip request needs the turn's 'item_id'")
     answer = kind == "request" and message["op"] == "approve"
     if answer and ("approval_request_id" not in message or "approve" not in message):
         raise MessageError("an approve request needs 'approval_request_id' and 'approve'")

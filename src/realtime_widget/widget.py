@@ -27,6 +27,7 @@ from .session.dispatch import Handler
 from .session.live import delegation_for
 from .session.log import EventLog, EventRecord
 from .session.metrics import Metrics, Prices, TurnMetrics
+from .session.recording import Recording
 from .session.tools import Tool, ToolRegistry, ToolResult
 from .transports.browser import BrowserTransport
 
@@ -101,6 +102,9 @@ class RealtimeWidget(anywidget.AnyWidget):
     push_to_talk = traitlets.Bool(False).tag(sync=True)
     # The model's voice in the page, 0 (silent) to 1. Set here or with a view's slider.
     volume = traitlets.Float(1.0, min=0.0, max=1.0).tag(sync=True)
+    # Record both sides of the calls in the kernel (w.recording, w.transcript[i].audio): the page
+    # sends what it sent and heard as binary buffers. Read by the page when a call starts.
+    record = traitlets.Bool(False).tag(sync=True)
     # Lets every view in the page find this widget's one call (see js/widget.ts).
     _call_key = traitlets.Unicode(read_only=True).tag(sync=True)
 
@@ -179,6 +183,7 @@ class RealtimeWidget(anywidget.AnyWidget):
         self._core.attach(self._browser)
         self._core.observe(self._mirror, names=list(_MIRRORED))
         self._core.on_turn(self._send_turn_figures)
+        self._core.record = self.record
         self.on_msg(self._on_browser_message)
 
     # --- the session's API ------------------------------------------------------------------
@@ -537,6 +542,28 @@ class RealtimeWidget(anywidget.AnyWidget):
             )
         self.update_session(audio={"input": {"turn_detection": value}})
 
+    @property
+    def recording(self) -> Recording:
+        """Both sides of the calls (``record=True``): plays in a cell, ``.save("call.wav")``
+        (stereo, you left, the model right), ``.user``/``.model``, ``.cut(start, end)``;
+        each transcript turn's ``.audio`` is its cut.
+
+        >>> w = RealtimeWidget(endpoint="local", record=True)  # doctest: +SKIP
+        >>> w.recording.save("call.wav")  # doctest: +SKIP
+        """
+        if not self.record and self._core.tape.frames == 0:
+            raise RuntimeError(
+                "Nothing is recorded: make the widget with record=True (or set w.record = True "
+                "before connecting), then the call's audio is kept here."
+            )
+        return self._core.recording
+
+    @traitlets.observe("record")
+    def _record_changed(self, change: dict[str, Any]) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None:
+            core.record = bool(change["new"])
+
     @traitlets.observe("push_to_talk")
     def _push_to_talk_changed(self, change: dict[str, Any]) -> None:
         # In a call the page sends the session.update (and the config follows its echo); here
@@ -563,8 +590,8 @@ class RealtimeWidget(anywidget.AnyWidget):
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _on_browser_message(self, _widget: Any, content: Any, _buffers: list[bytes]) -> None:
-        self._browser.receive(content)
+    def _on_browser_message(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
+        self._browser.receive(content, buffers)
 
     def _mirror(self, change: dict[str, Any]) -> None:
         name, value = change["name"], change["new"]

@@ -20,6 +20,7 @@ class FakeBrowser:
     def __init__(self, widget: RealtimeWidget, *, hello: bool = True) -> None:
         self.widget = widget
         self.sent: list[dict[str, Any]] = []
+        self.buffers: list[list[Any]] = []  # each sent message's binary buffers, in order
         self._changed = asyncio.Event()
         widget.comm.send = self._capture  # type: ignore[method-assign]
         if hello:
@@ -27,11 +28,12 @@ class FakeBrowser:
 
     def _capture(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
         self.sent.append(data)
+        self.buffers.append(list(buffers or []))
         self._changed.set()
 
-    def post(self, content: Any) -> None:
+    def post(self, content: Any, buffers: list[bytes] | None = None) -> None:
         """A custom message from the page; the handler's exceptions reach the test."""
-        self.widget._on_browser_message(self.widget, content, [])
+        self.widget._on_browser_message(self.widget, content, buffers or [])
 
     def hello(self) -> None:
         self.post({"kind": "hello"})
@@ -58,8 +60,10 @@ class FakeBrowser:
     def status(self, status: str, **fields: Any) -> None:
         self.post({"kind": "status", "status": status, **fields})
 
-    def events(self, *events: dict[str, Any], direction: str = "in") -> None:
-        now = time.time() * 1000
+    def events(
+        self, *events: dict[str, Any], direction: str = "in", t: float | None = None
+    ) -> None:
+        now = time.time() * 1000 if t is None else t
         self.post(
             {"kind": "events", "events": [{"dir": direction, "t": now, "event": e} for e in events]}
         )

@@ -12,7 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .recording import Recording
 
 Sender = Callable[[dict[str, Any]], Any]
 
@@ -58,6 +61,9 @@ class Turn:
     # The reply was cut short: the user spoke over it (barge-in) or it was interrupted.
     interrupted: bool = False
     item_id: str | None = None  # the conversation item the turn shows
+    # Its cut of the call's recording (record=True), on the speaker's channel; None when the
+    # call was not recorded or the turn was typed.
+    audio: Recording | None = field(default=None, compare=False, repr=False)
 
 
 class Transcript(list[Turn]):

@@ -20,7 +20,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar, overload
 
 import traitlets
@@ -46,6 +46,8 @@ from .live import FOLLOWS as LIVE_FOLLOWS
 from .log import EventLog, EventRecord
 from .metrics import FOLLOWS as METRICS_FOLLOWS
 from .metrics import LIVE_PRICES, Metrics, Prices, TurnMetrics, prices_for
+from .recording import FOLLOWS as SPANS_FOLLOWS
+from .recording import Recording, Tape, TurnSpans
 from .recovery import replay_events
 from .tools import Tool, ToolRegistry, ToolResult
 from .turns import FOLLOWS as TURNS_FOLLOWS
@@ -266,6 +268,10 @@ class Session(traitlets.HasTraits):
         # Approving an MCP tool call: a Python callback, else the page asks the user.
         self.mcp_approval = mcp_approval
         self._approval_metadata: dict[str, dict[str, Any]] = {}
+        # Both sides of the calls, as the page heard them (record=True; see recording.py).
+        self.record = False
+        self.tape = Tape()
+        self._spans = TurnSpans()
         self._warn_if_uncapped()
         for text in model_warnings(config):
             self._notice(text)
@@ -352,8 +358,30 @@ class Session(traitlets.HasTraits):
 
     @property
     def transcript(self) -> Transcript:
-        """The turns so far as ``(role, text)``; ``.to_markdown()`` for a cell."""
-        return self.conversation.transcript
+        """The turns so far as ``(role, text)``; ``.to_markdown()`` for a cell. Recorded
+        (``record=True``), each spoken turn's ``audio`` is its cut of the recording."""
+        turns = self.conversation.transcript
+        if self.tape.frames == 0:
+            return turns
+        return Transcript(
+            replace(turn, audio=self._spans.clip(self.tape, turn.item_id))
+            if turn.role in ("user", "assistant")
+            else turn
+            for turn in turns
+        )
+
+    @property
+    def recording(self) -> Recording:
+        """Both sides of the calls so far (stereo: the user left, the model right)."""
+        return Recording(self.tape)
+
+    def clip(self, item_id: str) -> Recording | None:
+        """The recorded audio of one turn (by item id), or None."""
+        return self._spans.clip(self.tape, item_id)
+
+    def record_audio(self, t0: float, frame: int, pcm: bytes) -> None:
+        """A chunk of the page's recording (see recording.py)."""
+        self.tape.write(t0, frame, pcm)
 
     @property
     def session_type(self) -> str:
@@ -932,9 +960,12 @@ class Session(traitlets.HasTraits):
         """
         self.events.extend(records)
         conversation, turns, metrics = self.conversation, self._turns, self.metrics
+        spans = self._spans if self.record else None
         for record in records:
             kind = record.type
             event = record.event
+            if spans is not None and kind in SPANS_FOLLOWS:
+                spans.apply(record)
             if record.direction == "in":
                 if kind in CONVERSATION_FOLLOWS:
                     conversation.apply(event)
@@ -971,6 +1002,8 @@ class Session(traitlets.HasTraits):
                 role, caption.item_id, delta if isinstance(delta, str) else "", caption.closed
             )
             self.metrics.live_caption(role, caption.item_id, record.t_kernel)
+            if self.record:
+                self._spans.caption(role, caption.item_id, record.t_browser)
             if caption.closed is not None and role == "assistant":
                 self._live_turn_done(caption.closed)
             return

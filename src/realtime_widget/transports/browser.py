@@ -185,8 +185,8 @@ class BrowserTransport:
 
     # --- from the page ------------------------------------------------------------------------
 
-    def receive(self, content: Any) -> None:
-        """One custom message from the page (the comm handler)."""
+    def receive(self, content: Any, buffers: list[Any] | tuple[Any, ...] = ()) -> None:
+        """One custom message from the page (the comm handler), with its binary buffers."""
         try:
             message = parse_browser_message(content)
         except MessageError as exc:
@@ -206,6 +206,13 @@ class BrowserTransport:
             self._status(message)
         elif kind == "played":
             self._played(message)
+        elif kind == "audio":
+            if self._session.record and buffers:
+                self._session.record_audio(message["t0"], message["frame"], bytes(buffers[0]))
+        elif kind == "unrecorded":
+            self._session._notice(message["error"])
+        elif message["op"] == "clip":
+            self._clip(message)
         elif message["op"] in ("check", "send"):
             self.post(self._compose(message))
         elif message["op"] == "configure":
@@ -245,6 +252,17 @@ class BrowserTransport:
         self._session.call_status(message["status"], error, call_id=message.get("call_id"))
         if message["status"] in ("closed", "error"):
             self._sideband.close()
+
+    def _clip(self, request: dict[str, Any]) -> None:
+        """A view plays a turn: its recorded audio, as a WAV in the reply's binary buffer."""
+        clip = self._session.clip(request["item_id"])
+        reply: dict[str, Any] = {"kind": "reply", "id": request["id"]}
+        if clip is None or clip.frames == 0:
+            error = "No audio was recorded for this turn (typed, or not heard yet)."
+            self.post(reply | {"ok": False, "error": error})
+            return
+        value = {"seconds": round(clip.duration, 3), "channel": clip.channel}
+        self._post(reply | {"ok": True, "value": value}, [clip.wav])
 
     def _compose(self, request: dict[str, Any]) -> dict[str, Any]:
         """The composer's event, checked (as it is typed) or sent, by the rules of send()."""
