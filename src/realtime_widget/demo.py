@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-NOTEBOOKS = ("quickstart.ipynb", "workbench.ipynb", "workshop.ipynb")
+NOTEBOOKS = ("quickstart.ipynb", "prompt-lab.ipynb", "workshop.ipynb")
 
 
 def notebooks_source() -> Path:

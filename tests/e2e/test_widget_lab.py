@@ -53,6 +53,18 @@ async def test_the_quickstart_runs_top_to_bottom(lab: Lab) -> None:
     await lab.page.locator(".rtw-assistant", has_text="You said: hello").first.wait_for()
     types = await lab.kernel_json("widget.events.types()")
     assert types[0] == "session.created" and "response.done" in types
+    # Listen back: the call was recorded, and its recording and a reply play in the notebook.
+    assert await lab.kernel_json("widget.transcript[1].audio.channel") == "model"
+    assert await lab.kernel_json("widget.recording.duration") > 2
+    await lab.page.wait_for_function(
+        """() => {
+            const players = [...document.querySelectorAll('audio.rtw-player')];
+            return players.length >= 2 && players.every((a) => a.duration > 0.2);
+        }""",
+        timeout=30_000,
+    )
+    label = await lab.page.locator(".rtw-player-label").first.inner_text()
+    assert "you left, the model right" in label
     # The GPT-Live section: the same tool ran through Live's delegation, and the hang-up was
     # graceful (session.closed with the usage, the seconds counted).
     await lab.wait_kernel("'live' in globals() and live.status == 'closed'", timeout=60)

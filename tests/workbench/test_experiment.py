@@ -239,16 +239,21 @@ async def test_the_grid_shows_every_run_with_its_marks_figures_voice_and_log() -
     assert "50% passed" in grid and "events</summary>" in grid
 
 
-def test_the_workbench_notebook_runs_top_to_bottom_under_nbclient(tmp_path: Path) -> None:
+def test_the_prompt_lab_notebook_runs_top_to_bottom_under_nbclient(tmp_path: Path) -> None:
     """The shipped notebook, as written, with no browser: every check passes on the local
     server (its replies are predictable)."""
-    source = Path(__file__).resolve().parents[2] / "notebooks" / "workbench.ipynb"
+    source = Path(__file__).resolve().parents[2] / "notebooks" / "prompt-lab.ipynb"
     notebook = nbformat.read(source, as_version=4)
     execute(notebook, tmp_path)
     runs = next(o for o in notebook.cells[3].outputs if o["output_type"] == "execute_result")
     assert runs["data"]["text/plain"].startswith("<Results: 18 runs, 18 passed, 0 failed")
     grid = next(o for o in notebook.cells[8].outputs if o["output_type"] == "execute_result")
     assert "<table" in grid["data"]["text/html"]
+    # A run replayed: its transcript back from the saved events, and the widget's views.
+    replayed = "".join(o.get("text", "") for o in notebook.cells[12].outputs)
+    assert "**user:** Hi there" in replayed
+    shown = next(o for o in notebook.cells[12].outputs if o["output_type"] == "execute_result")
+    assert "application/vnd.jupyter.widget-view+json" in shown["data"]
 
 
 def execute(notebook: Any, folder: Path) -> None:
