@@ -21,7 +21,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame
+from av import AudioFrame, CodecContext, Packet
 
 from realtime_widget.local.audio import SAMPLE_RATE, synthesize_speech
 from realtime_widget.local.rtc import (
@@ -29,6 +29,7 @@ from realtime_widget.local.rtc import (
     TRACK_RATE,
     RtcCall,
     VoiceTrack,
+    _clips,
     read_audio,
     use_loopback_candidates,
 )
@@ -193,7 +194,7 @@ async def test_playing_a_response_reaches_the_client(harness: Harness) -> None:
     clip_ms = clip.size * 1000 // SAMPLE_RATE
     player = harness.call.player
     await harness.until(lambda: len(harness.client_audio) > 10)  # the client hears silence at first
-    assert not np.any(harness.client_pcm())
+    assert np.abs(harness.client_pcm()).max() < 100  # Opus's silence: near zero
     heard_before = len(harness.client_audio)
     played_at = time.monotonic()
     player.play("resp_1", clip)
@@ -316,23 +317,39 @@ async def test_bad_offers_raise_value_error(sdp: str, message: str) -> None:
         await call.close()
 
 
-async def test_voice_track_frames_and_callbacks_without_a_peer() -> None:
+async def test_voice_track_packets_and_callbacks_without_a_peer() -> None:
     events: list[tuple[str, str]] = []
     track = VoiceTrack(
         on_started=lambda rid: events.append(("started", rid)),
         on_stopped=lambda rid: events.append(("stopped", rid)),
     )
-    track.play("a", np.full(24000 * 50 // 1000, 1000, dtype=np.int16))  # 50 ms: 3 frames
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(24000) / 24000)).astype(np.int16)
+    track.play("a", tone[: 24000 * 60 // 1000])  # 60 ms: 3 frames
     track.play("b", np.zeros(0, dtype=np.int16))  # empty: still started and stopped
-    frames = [await track.recv() for _ in range(6)]
-    assert all(f.samples == FRAME_SAMPLES and f.sample_rate == TRACK_RATE for f in frames)
-    assert [f.pts for f in frames] == [i * FRAME_SAMPLES for i in range(6)]
-    assert [int(np.abs(f.to_ndarray()).max()) for f in frames] == [1000, 1000, 1000, 0, 0, 0]
+    packets = [await track.recv() for _ in range(8)]
+    assert [p.pts for p in packets] == [i * FRAME_SAMPLES for i in range(8)]
+    # Opus, as aiortc's sender packs it: the tone, then silence (the same packet every time).
+    decoder = CodecContext.create("libopus", "r")
+    decoder.sample_rate, decoder.layout, decoder.format = TRACK_RATE, "mono", "s16"
+    levels = []
+    for packet in packets:
+        frames = decoder.decode(Packet(bytes(packet)))
+        levels.append(max(int(np.abs(f.to_ndarray()).max()) for f in frames))
+    assert all(level > 2000 for level in levels[1:3]) and max(levels[5:]) < 100
+    assert bytes(packets[6]) == bytes(packets[7])
     assert events == [("started", "a"), ("stopped", "a"), ("started", "b"), ("stopped", "b")]
-    assert track.played_ms("a") == 50
+    assert track.played_ms("a") == 60
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+def test_encoded_clips_are_kept_by_content_for_every_call() -> None:
+    clip = (4000 * np.sin(np.arange(9600) / 10)).astype(np.int16)
+    first = _clips.encoded(clip).result(5)
+    again = _clips.encoded(clip.copy())
+    assert again.done() and again.result() is first  # no second encoding
+    assert len(first) == 9600 // FRAME_SAMPLES
 
 
 def test_loopback_candidates_patch_is_idempotent() -> None:

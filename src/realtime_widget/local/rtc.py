@@ -8,9 +8,12 @@ answers a browser's offer.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fractions
+import hashlib
 import logging
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -26,7 +29,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from av import AudioFrame, CodecContext, Packet
 
 from .audio import SAMPLE_RATE, resample, to_mono
 
@@ -43,6 +46,94 @@ FRAME_SAMPLES = TRACK_RATE * FRAME_MS // 1000
 _TIME_BASE = fractions.Fraction(1, TRACK_RATE)
 # played_ms is asked about recent responses only; keep a bounded history for long sessions.
 _PLAYED_HISTORY = 256
+# Speech is encoded once per clip, not frame by frame on the sender: a room of calls hears the
+# same few replies, so clips are kept encoded (by content), this many.
+_ENCODED_CLIPS = 128
+_OPUS_BITRATE = 48_000  # mono voice; a stereo-negotiated decoder plays mono packets as both
+
+
+def _opus_encoder() -> Any:
+    codec = CodecContext.create("libopus", "w")
+    codec.bit_rate = _OPUS_BITRATE
+    codec.format = "s16"
+    codec.layout = "mono"
+    codec.sample_rate = TRACK_RATE
+    codec.time_base = _TIME_BASE
+    codec.options = {"application": "voip"}
+    return codec
+
+
+def encode_opus(samples: PCM16) -> list[bytes]:
+    """48 kHz mono int16 as one Opus packet per 20 ms frame (a short tail padded).
+
+    >>> len(encode_opus(np.zeros(FRAME_SAMPLES * 3, dtype=np.int16)))
+    3
+    """
+    frames = -(-samples.size // FRAME_SAMPLES)
+    padded = np.zeros(frames * FRAME_SAMPLES, dtype=np.int16)
+    padded[: samples.size] = samples
+    codec = _opus_encoder()
+    packets: list[bytes] = []
+    for i in range(frames):
+        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(padded[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].tobytes())
+        frame.sample_rate = TRACK_RATE
+        frame.pts = i * FRAME_SAMPLES
+        frame.time_base = _TIME_BASE
+        packets += [bytes(p) for p in codec.encode(frame)]
+    packets += [bytes(p) for p in codec.encode(None)]  # the encoder's lookahead
+    return (packets + [_silence()] * frames)[:frames]
+
+
+_silent: bytes | None = None
+
+
+def _silence() -> bytes:
+    """One 20 ms Opus packet of silence, encoded once: what an idle call sends."""
+    global _silent
+    if _silent is None:
+        codec = _opus_encoder()
+        packets: list[bytes] = []
+        for i in range(10):  # past the encoder's start-up
+            frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+            frame.planes[0].update(bytes(FRAME_SAMPLES * 2))
+            frame.sample_rate, frame.time_base = TRACK_RATE, _TIME_BASE
+            frame.pts = i * FRAME_SAMPLES
+            packets += [bytes(p) for p in codec.encode(frame)]
+        _silent = packets[-1]
+    return _silent
+
+
+class _Clips:
+    """Encoded clips by content, shared by every call in the process (bounded, LRU)."""
+
+    def __init__(self) -> None:
+        self._done: OrderedDict[bytes, list[bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="opus")
+
+    def encoded(self, samples: PCM16) -> concurrent.futures.Future[list[bytes]]:
+        key = hashlib.blake2b(samples.tobytes(), digest_size=16).digest()
+        with self._lock:
+            packets = self._done.get(key)
+            if packets is not None:
+                self._done.move_to_end(key)
+        if packets is not None:
+            ready: concurrent.futures.Future[list[bytes]] = concurrent.futures.Future()
+            ready.set_result(packets)
+            return ready
+        return self._pool.submit(self._encode, key, samples)
+
+    def _encode(self, key: bytes, samples: PCM16) -> list[bytes]:
+        packets = encode_opus(samples)
+        with self._lock:
+            self._done[key] = packets
+            while len(self._done) > _ENCODED_CLIPS:
+                self._done.popitem(last=False)
+        return packets
+
+
+_clips = _Clips()
 
 
 def use_loopback_candidates() -> None:
@@ -69,9 +160,12 @@ def use_loopback_candidates() -> None:
 
 
 class VoiceTrack(MediaStreamTrack):
-    """The server's outgoing voice: 20 ms frames of 48 kHz mono s16, paced in real time.
+    """The server's outgoing voice: 20 ms Opus packets, paced in real time.
 
-    Sends silence when idle. ``on_started(response_id)`` runs when the first frame of a response
+    Sends silence when idle (one packet encoded once); a clip is encoded once when queued, off
+    the event loop, and kept by content for every call in the process. aiortc sends packets a
+    track yields as they are (``RTCRtpSender`` packs them): no encoder runs per frame per call.
+    ``on_started(response_id)`` runs when the first frame of a response
     is handed to the sender; ``on_stopped(response_id)`` runs once its last frame has been sent and
     its 20 ms have elapsed (on the next ``recv``). :meth:`clear` calls neither.
 
@@ -92,8 +186,9 @@ class VoiceTrack(MediaStreamTrack):
         super().__init__()
         self._on_started = on_started
         self._on_stopped = on_stopped
-        # Queued responses as (response_id, 48 kHz samples); _offset is how far into the first.
-        self._queue: deque[tuple[str, PCM16]] = deque()
+        # Queued responses as (response_id, 48 kHz samples, their packets being encoded);
+        # _offset is how far into the first, in samples.
+        self._queue: deque[tuple[str, PCM16, concurrent.futures.Future[list[bytes]]]] = deque()
         self._offset = 0
         self._playing: str | None = None
         self._finished: str | None = None  # last frame sent; on_stopped due on the next recv
@@ -118,7 +213,7 @@ class VoiceTrack(MediaStreamTrack):
         if samples.size == 0:
             # An empty clip still gets started/stopped, so the engine's buffer events pair up.
             samples = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        self._queue.append((response_id, samples))
+        self._queue.append((response_id, samples, _clips.encoded(samples)))
 
     def clear(self) -> str | None:
         """Drop all queued audio; return the response that was playing, or None.
@@ -147,8 +242,8 @@ class VoiceTrack(MediaStreamTrack):
         while len(self._played) > _PLAYED_HISTORY:
             self._played.popitem(last=False)
 
-    def _next_samples(self) -> PCM16:
-        """Take the next frame's samples from the queue, firing the start/stop callbacks."""
+    async def _next_packet(self) -> bytes:
+        """The next frame's packet from the queue, firing the start/stop callbacks."""
         if self._finished is not None:
             finished, self._finished = self._finished, None
             if self._playing == finished:
@@ -156,27 +251,31 @@ class VoiceTrack(MediaStreamTrack):
             if self._on_stopped is not None:
                 self._on_stopped(finished)
         if not self._queue:
-            return np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        response_id, samples = self._queue[0]
-        chunk = samples[self._offset : self._offset + FRAME_SAMPLES]
+            return _silence()
+        response_id, samples, encoding = self._queue[0]
+        if not encoding.done():
+            # Queued a moment ago: its encoding (about 1 ms a second of speech) is on its way.
+            await asyncio.wrap_future(encoding)
+            if not self._queue or self._queue[0][2] is not encoding:
+                return _silence()  # cleared meanwhile
+        index = self._offset // FRAME_SAMPLES
+        chunk = min(FRAME_SAMPLES, samples.size - self._offset)
         if self._offset == 0:
             self._playing = response_id
             self._played.setdefault(response_id, 0)
             if self._on_started is not None:
                 self._on_started(response_id)
-        self._offset += chunk.size
-        self._note_played(response_id, chunk.size)
+        self._offset += chunk
+        self._note_played(response_id, chunk)
         if self._offset >= samples.size:
             # One response per frame: a short tail is padded rather than mixed with the next.
             self._queue.popleft()
             self._offset = 0
             self._finished = response_id
-        if chunk.size < FRAME_SAMPLES:
-            chunk = np.concatenate([chunk, np.zeros(FRAME_SAMPLES - chunk.size, dtype=np.int16)])
-        return chunk
+        return encoding.result()[index]
 
-    async def recv(self) -> AudioFrame:
-        """Return the next 20 ms frame, waiting until it is due (as aiortc's AudioStreamTrack)."""
+    async def recv(self) -> Packet:  # type: ignore[type-arg]
+        """Return the next 20 ms packet, waiting until it is due (as aiortc's AudioStreamTrack)."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
@@ -189,20 +288,22 @@ class VoiceTrack(MediaStreamTrack):
                 await asyncio.sleep(wait)
         if self.readyState != "live":
             raise MediaStreamError
-        samples = self._next_samples()
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(samples.tobytes())
-        frame.pts = self._timestamp
-        frame.sample_rate = TRACK_RATE
-        frame.time_base = _TIME_BASE
-        return frame
+        packet = Packet(await self._next_packet())
+        packet.pts = self._timestamp
+        packet.time_base = _TIME_BASE
+        return packet
 
 
 def _frame_to_pcm(frame: AudioFrame) -> PCM16:
     """One received frame as 24 kHz mono int16."""
-    data = frame.to_ndarray()
     channels = len(frame.layout.channels)
     fmt = frame.format.name
+    if fmt == "s16" and channels == 2 and frame.sample_rate == 2 * SAMPLE_RATE:
+        # What aiortc's Opus decoder gives, 50 times a second per call: both channels of two
+        # samples in a row averaged in one step (the mix and the 2:1 block mean, fused).
+        quads = np.frombuffer(bytes(frame.planes[0]), dtype=np.int16)[: frame.samples * 2]
+        return np.asarray(quads.reshape(-1, 4).sum(axis=1, dtype=np.int32) // 4, dtype=np.int16)
+    data = frame.to_ndarray()
     if fmt in ("s16", "s16p"):
         mono = to_mono(data, channels)
     elif fmt in ("flt", "fltp", "dbl", "dblp"):

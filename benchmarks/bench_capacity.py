@@ -1,0 +1,270 @@
+"""The local server as a workshop's practice server: how many calls one machine holds.
+
+The server runs as a workshop would run it (``realtime-widget serve``, its own process, one
+event loop). Chromium plays the room: one page, each
+call its own peer connection with the fake microphone (the test tone: a second of 440 Hz every
+five seconds, which the server's VAD takes for a turn and answers aloud), so audio flows both
+ways in every call, as in a room of people talking. Calls are added in steps; after each step,
+over a window of steady talk:
+
+- ``cpu_cores``: the server's CPU (all its processes, ``/proc``), in cores;
+- ``cpu_ms_per_call_s``: that per call-second, and ``calls_per_core`` from it;
+- ``concealed_ratio``: of the audio the page played, the share its jitter buffer had to invent
+  because a packet was late or lost (WebRTC's ``concealedSamples`` over ``totalSamplesReceived``,
+  all calls, inbound-rtp): the continuity of what the page hears; 0 is none;
+- ``replies``: answers the server spoke in the window (each call should get one per tone);
+- ``connect_median_ms``: offer posted → data channel open, for the calls added at that step
+  (``connect_failed``: those not up within 20 s); ``*_over_alone``: against the first step,
+  one call alone, in the same run;
+- ``rtt_median_ms``: an event's round trip on one call, loaded (the server's event loop lag).
+
+The figure of merit is the largest step whose concealment stays under 1% and whose replies keep
+up: ``max_calls``. Servers listen on 127.0.0.1 and end with the benchmark (and with its process:
+``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import Page, async_playwright
+from tests.conftest import CHROMIUM_FLAGS, write_speech_wav
+
+from stats import median
+
+SETTINGS = {"capacity.window_s", "capacity.tone_period_s"}
+KEY = "sk-bench"
+WINDOW_S = 12.0
+TONE_PERIOD_S = 5.0
+CONTINUITY = 0.01  # at most 1% of the played audio concealed
+
+PAGE = """<!doctype html><title>capacity</title><script>
+window.bench = { calls: [], mic: null };
+bench.add = async (count) => {
+  bench.mic ??= await navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+  });
+  const one = async () => {
+    const pc = new RTCPeerConnection();
+    pc.addTrack(bench.mic.getAudioTracks()[0], bench.mic);
+    const call = { pc, replies: 0, waiters: [] };
+    pc.ontrack = (e) => {
+      call.sink = new Audio();
+      call.sink.srcObject = e.streams[0];
+      call.sink.play().catch(() => undefined);
+    };
+    const channel = pc.createDataChannel("oai-events");
+    call.channel = channel;
+    channel.onmessage = (e) => {
+      const type = JSON.parse(e.data).type;
+      if (type === "output_audio_buffer.started") call.replies++;
+      call.waiters = call.waiters.filter((w) => !w(type));
+    };
+    const opened = new Promise((resolve, reject) => {
+      channel.onopen = resolve;
+      setTimeout(() => reject(new Error("no data channel within 20 s")), 20000);
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    const started = performance.now();
+    const res = await fetch("/v1/realtime/calls", {
+      method: "POST",
+      body: pc.localDescription.sdp,
+      headers: { Authorization: "Bearer KEY", "Content-Type": "application/sdp" },
+    });
+    if (!res.ok) throw new Error(`${res.status}: ${await res.text()}`);
+    await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+    await opened;
+    bench.calls.push(call);
+    return performance.now() - started;
+  };
+  // A call that does not come up counts as failed; the rest are measured.
+  const tried = await Promise.allSettled(Array.from({ length: count }, one));
+  return {
+    times: tried.filter((t) => t.status === "fulfilled").map((t) => t.value),
+    failed: tried.filter((t) => t.status === "rejected").map((t) => String(t.reason)),
+  };
+};
+bench.stats = async () => {
+  const out = { concealed: 0, samples: 0, lost: 0, packets: 0, replies: 0, open: 0 };
+  for (const call of bench.calls) {
+    out.replies += call.replies;
+    if (call.channel.readyState === "open") out.open++;
+    (await call.pc.getStats()).forEach((r) => {
+      if (r.type !== "inbound-rtp" || r.kind !== "audio") return;
+      out.concealed += r.concealedSamples || 0;
+      out.samples += r.totalSamplesReceived || 0;
+      out.lost += r.packetsLost || 0;
+      out.packets += r.packetsReceived || 0;
+    });
+  }
+  return out;
+};
+bench.rtt = async (trips) => {
+  const call = bench.calls[0];
+  const out = [];
+  for (let i = 0; i < trips; i++) {
+    const answered = new Promise((resolve, reject) => {
+      call.waiters.push((type) => (type === "error" ? (resolve(), true) : false));
+      setTimeout(() => reject(new Error("no answer within 10 s")), 10000);
+    });
+    const t0 = performance.now();
+    call.channel.send(JSON.stringify({ type: "conversation.item.retrieve", item_id: "item_x" }));
+    await answered;
+    out.push(performance.now() - t0);
+  }
+  return out;
+};
+bench.close = () => bench.calls.forEach((c) => c.pc.close());
+</script>""".replace("KEY", KEY)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    # The server must not outlive the benchmark, even when the benchmark is killed.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def serve() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    command = [sys.executable, "-m", "realtime_widget.local", "--port", str(port)]
+    command += ["--api-key", KEY]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"the server exited: {log.read().decode()[-2000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(url + "/", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the server did not answer within 60 s")
+                time.sleep(0.1)
+            yield url, process
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children that are still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    for one in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+async def step(page: Page, process: subprocess.Popen[bytes], add: int) -> dict[str, float]:
+    added = await page.evaluate("(n) => bench.add(n)", add)
+    connects: list[float] = added["times"] or [float("nan")]
+    await asyncio.sleep(TONE_PERIOD_S)  # every new call past its first tone and reply
+    before, cpu0, t0 = await page.evaluate("() => bench.stats()"), cpu_seconds(process.pid), 0.0
+    t0 = time.monotonic()
+    await asyncio.sleep(WINDOW_S)
+    after, cpu1 = await page.evaluate("() => bench.stats()"), cpu_seconds(process.pid)
+    elapsed = time.monotonic() - t0
+    rtt: list[float] = await page.evaluate("(n) => bench.rtt(n)", 20)
+    calls = float(after["open"])
+    cores = (cpu1 - cpu0) / elapsed
+    samples = after["samples"] - before["samples"]
+    return {
+        "calls": calls,
+        "cpu_cores": cores,
+        "cpu_ms_per_call_s": cores * 1000 / calls,
+        "calls_per_core": calls / cores if cores else 0.0,
+        "concealed_ratio": (after["concealed"] - before["concealed"]) / max(samples, 1),
+        "packets_lost": float(after["lost"] - before["lost"]),
+        "replies": float(after["replies"] - before["replies"]),
+        "replies_expected": calls * WINDOW_S / TONE_PERIOD_S,
+        "connect_median_ms": median(connects),
+        "connect_failed": float(len(added["failed"])),
+        "rtt_median_ms": median(rtt),
+    }
+
+
+async def ladder(steps: list[int]) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    best = 0
+    alone: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder, serve() as (url, process):
+        tone = write_speech_wav(Path(folder) / "tone.wav")
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={tone}"],
+            )
+            context = await browser.new_context(permissions=["microphone"])
+            page = await context.new_page()
+            await page.route(
+                f"{url}/capacity", lambda route: route.fulfill(body=PAGE, content_type="text/html")
+            )
+            await page.goto(f"{url}/capacity")
+            held = 0
+            for calls in steps:
+                result = await step(page, process, calls - held)
+                held = calls
+                alone = alone or result  # the first step is one call alone: the baseline
+                result["connect_over_alone"] = (
+                    result["connect_median_ms"] / alone["connect_median_ms"]
+                )
+                result["cpu_per_call_over_alone"] = (
+                    result["cpu_ms_per_call_s"] / alone["cpu_ms_per_call_s"]
+                )
+                name = f"capacity.calls_{calls}"
+                for key, value in result.items():
+                    if key != "calls":
+                        figures[f"{name}.{key}"] = value
+                kept_up = result["replies"] >= 0.8 * result["replies_expected"]
+                if result["concealed_ratio"] <= CONTINUITY and kept_up and result["calls"] == calls:
+                    best = calls
+                print(f"    calls={calls}: {result}", flush=True)
+                if result["calls"] < calls:
+                    break  # calls no longer come up: the server is past what it holds
+            await page.evaluate("() => bench.close()")
+            await browser.close()
+    figures["capacity.max_calls"] = float(best)
+    return figures
+
+
+async def run(quick: bool) -> dict[str, float]:
+    steps = [1, 10, 20] if quick else [1, 10, 20, 30, 40, 50]
+    figures: dict[str, Any] = {
+        "capacity.window_s": WINDOW_S,
+        "capacity.tone_period_s": TONE_PERIOD_S,
+    }
+    figures |= await ladder(steps)
+    return figures
