@@ -245,8 +245,11 @@ class TurnSpans:
         self._buffer_start: float | None = None  # push-to-talk: the input buffer's last clear
         self._items: dict[str, list[str]] = {}  # response id -> its message items
         self._audio_start: dict[str, float] = {}  # response id -> its voice began
+        self._changes = 0  # bumps whenever a span may have changed
+        self._ordered: tuple[int, dict[Channel, tuple[list[Span], list[float]]]] | None = None
 
     def apply(self, record: EventRecord) -> None:
+        self._changes += 1
         kind, event, t = record.type, record.event, record.t_browser
         item_id = event.get("item_id")
         if kind == "input_audio_buffer.speech_started" and isinstance(item_id, str):
@@ -284,6 +287,7 @@ class TurnSpans:
 
     def caption(self, role: str, item_id: str, t: float) -> None:
         """A GPT-Live caption of turn ``item_id`` arrived at page time ``t``."""
+        self._changes += 1
         channel: Channel = "user" if role == "user" else "model"
         span = self.spans.get(item_id)
         if span is None:
@@ -296,21 +300,28 @@ class TurnSpans:
         span = self.spans.get(item_id) if item_id else None
         if span is None or tape.frames == 0:
             return None
-        # Not into the speaker's previous turn.
-        before = [
-            s.end
-            for s in self.spans.values()
-            if s is not span and s.channel == span.channel and s.end is not None
-            if s.start < span.start and s.end > span.start
-        ]
-        start = tape.position(max([span.start, *before]))
+        # Bounded by the speaker's turns either side: not into the previous one, and a turn
+        # never heard to its end (the call ended mid-turn) runs to the next one at most.
+        turns, starts = self._by_channel()[span.channel]
+        at = bisect.bisect_left(starts, span.start)
+        while turns[at] is not span:
+            at += 1
+        previous = turns[at - 1].end if at > 0 else None
+        start = span.start if previous is None else max(span.start, previous)
         end = span.end
-        if end is None:  # never heard to end (the call ended mid-turn): up to the speaker's next
-            after = [
-                s.start
-                for s in self.spans.values()
-                if s.channel == span.channel and s.start > span.start
-            ]
-            end = min(after) if after else None
+        if end is None and at + 1 < len(turns):
+            end = turns[at + 1].start
+        first = tape.position(start)
         stop = tape.frames if end is None else tape.position(end)
-        return Recording(tape, start, max(start, stop), span.channel)
+        return Recording(tape, first, max(first, stop), span.channel)
+
+    def _by_channel(self) -> dict[Channel, tuple[list[Span], list[float]]]:
+        """Each speaker's turns in order of their start, and the starts: sorted once after a
+        change, so a transcript's cuts cost a search each, not a scan."""
+        if self._ordered is None or self._ordered[0] != self._changes:
+            turns: dict[Channel, list[Span]] = {"user": [], "model": []}
+            for one in sorted(self.spans.values(), key=lambda s: s.start):
+                turns[one.channel].append(one)
+            ordered = {c: (spans, [s.start for s in spans]) for c, spans in turns.items()}
+            self._ordered = (self._changes, ordered)
+        return self._ordered[1]
