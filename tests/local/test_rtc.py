@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,16 +21,20 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, CodecContext, Packet
 
 from realtime_widget.local.audio import SAMPLE_RATE, synthesize_speech
+from realtime_widget.local.decoding import _DecodeOnPut, decode_on_the_loop
 from realtime_widget.local.rtc import (
     FRAME_SAMPLES,
     TRACK_RATE,
     RtcCall,
     VoiceTrack,
     _clips,
+    _frame_to_pcm,
+    encode_opus,
     read_audio,
     use_loopback_candidates,
 )
@@ -186,6 +191,28 @@ async def test_incoming_audio_is_24khz_mono_at_the_right_pitch(harness: Harness)
     assert harness.server_audio[0].size == 480  # 20 ms at 24 kHz
     pcm = np.concatenate(harness.server_audio)[SAMPLE_RATE:]  # skip the codec's start-up
     assert dominant_hz(pcm[:SAMPLE_RATE], SAMPLE_RATE) == pytest.approx(440, abs=5)
+    # Decoded on the event loop (decode_on_the_loop): no decoder thread per call is left running.
+    assert not [t for t in threading.enumerate() if t.name == "audio-decoder"]
+
+
+async def test_a_receiver_decodes_on_the_loop_and_ends_its_track() -> None:
+    from aiortc.codecs import get_capabilities
+
+    assert decode_on_the_loop() and decode_on_the_loop()  # in effect, and idempotent
+    track_queue: asyncio.Queue[Any] = asyncio.Queue()
+    error = threading.Event()
+    queue = _DecodeOnPut(track_queue, error)
+    codec = next(c for c in get_capabilities("audio").codecs if c.name == "opus")
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(FRAME_SAMPLES) / TRACK_RATE)).astype(np.int16)
+    for n, packet in enumerate(encode_opus(np.tile(tone, 3))):
+        queue.put((codec, JitterFrame(data=packet, timestamp=n * FRAME_SAMPLES)))
+    frames = [track_queue.get_nowait() for _ in range(track_queue.qsize())]
+    assert len(frames) == 3 and all(isinstance(f, AudioFrame) for f in frames)
+    assert np.abs(_frame_to_pcm(frames[-1])).max() > 2000  # the tone, not silence
+    queue.put((codec, JitterFrame(data=b"\xff" * 3, timestamp=0)))  # not Opus
+    assert error.is_set() and track_queue.empty()  # reported as aiortc would, nothing queued
+    queue.put(None)
+    assert track_queue.get_nowait() is None  # the track ends
 
 
 async def test_playing_a_response_reaches_the_client(harness: Harness) -> None:

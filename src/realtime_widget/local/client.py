@@ -28,6 +28,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
 from .audio import SAMPLE_RATE
+from .decoding import decode_on_the_loop
 from .rtc import read_audio, use_loopback_candidates
 
 _FRAME_SAMPLES = 960  # 20 ms at 48 kHz
@@ -187,6 +188,7 @@ class RealtimeCall(EventStream):
     async def connect(self, timeout: float = 10.0) -> None:
         """Offer, post it, apply the answer, and wait for the data channel to open."""
         use_loopback_candidates()
+        decode_on_the_loop()
         self.pc.addTrack(self.microphone)
         self.timings["start"] = time.perf_counter()
         offer = await self.pc.createOffer()

@@ -32,6 +32,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, CodecContext, Packet
 
 from .audio import SAMPLE_RATE, resample, to_mono
+from .decoding import decode_on_the_loop
 
 __all__ = ["RtcCall", "VoiceTrack", "read_audio", "use_loopback_candidates"]
 
@@ -356,6 +357,7 @@ class RtcCall:
         self._on_audio = on_audio
         self._on_closed = on_closed
         self.player = VoiceTrack(on_started=on_playback_started, on_stopped=on_playback_stopped)
+        decode_on_the_loop()  # not a decoder thread per call: a room of calls shares one loop
         # No STUN/TURN: aiortc would otherwise default to Google's STUN server, which is both a
         # network dependency and a gathering delay for a server meant to run offline.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
