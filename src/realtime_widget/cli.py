@@ -30,6 +30,15 @@ def _parser() -> argparse.ArgumentParser:
         help="a browser origin allowed to use the server (the notebook server's, e.g. "
         "https://hub.example.org); loopback origins always are; repeat for more",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes behind one front, one per core (default 1; a process holds a "
+        "room of about 40 talking calls)",
+    )
+    # A worker behind the front: its ids carry this mark so the front can route them.
+    serve.add_argument("--id-mark", default="", help=argparse.SUPPRESS)
     demo = commands.add_parser(
         "demo",
         help="open the quickstart notebook in JupyterLab (the local server unless "
@@ -80,6 +89,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             from .local.server import server_key
 
             key = server_key(args.api_key, args.api_key_file)
+            if args.workers != 1:
+                from .local.front import serve_workers
+
+                serve_workers(
+                    args.workers, args.host, args.port, key, allowed_origins=args.allow_origin
+                )
+                return
+            if args.id_mark:
+                from .local.engine.state import mark_ids
+
+                mark_ids(args.id_mark)
             serve(host=args.host, port=args.port, api_key=key, allowed_origins=args.allow_origin)
         except (ValueError, OSError) as exc:  # an exposed server without a key, a missing file
             sys.exit(str(exc))
