@@ -40,6 +40,7 @@ from tornado.websocket import WebSocketHandler
 from ..config import ConfigError, Endpoint
 from ..protocol import is_live_model
 from ..providers import openai as provider
+from ..providers.tls import tls_context
 from .meter import Meter, Watched
 from .policy import Policy, PolicyError
 from .store import Store, day_start
@@ -107,7 +108,7 @@ class Broker:
         import httpx
 
         try:
-            async with httpx.AsyncClient(timeout=10) as http:
+            async with httpx.AsyncClient(timeout=10, verify=tls_context()) as http:
                 res = await http.get(
                     f"{self.hub_auth.api_url}/users/{name}",
                     headers={"Authorization": f"token {self.hub_auth.api_token}"},
@@ -334,7 +335,7 @@ class CallsHandler(_Api):
             raise ApiError(429, refused, "quota_exceeded")
         import httpx
 
-        async with httpx.AsyncClient(timeout=provider.TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=provider.TIMEOUT_S, verify=tls_context()) as http:
             try:
                 res = await http.post(
                     self.broker.upstream.calls_url,

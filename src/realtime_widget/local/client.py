@@ -27,6 +27,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
+from ..providers.tls import async_http_client, tls_context
 from .audio import SAMPLE_RATE
 from .decoding import decode_on_the_loop
 from .rtc import read_audio, use_loopback_candidates
@@ -199,7 +200,7 @@ class RealtimeCall(EventStream):
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
             await asyncio.wait_for(self.opened.wait(), timeout)
             return
-        async with httpx.AsyncClient(timeout=timeout) as http:
+        async with httpx.AsyncClient(timeout=timeout, verify=tls_context()) as http:
             if self.mode == "relay":
                 res = await http.post(
                     f"{self.base_url}/realtime/calls",
@@ -237,7 +238,11 @@ class RealtimeCall(EventStream):
         from openai import AsyncOpenAI
 
         async with AsyncOpenAI(
-            base_url=self.base_url, api_key=self.api_key, timeout=timeout, max_retries=0
+            base_url=self.base_url,
+            api_key=self.api_key,
+            timeout=timeout,
+            max_retries=0,
+            http_client=async_http_client(),
         ) as api:
             created = await api.live.create(
                 session=self.session_config,  # type: ignore[arg-type]

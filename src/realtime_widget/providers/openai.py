@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import Endpoint
 from ..redact import mask_url, redact, redact_exception
+from .tls import async_http_client
 
 TIMEOUT_S = 15.0
 
@@ -59,6 +60,7 @@ def client(endpoint: Endpoint, *, timeout: float | None = None) -> Any:
         base_url=endpoint.base_url,
         api_key=endpoint.api_key,
         default_headers=extra,
+        http_client=async_http_client(),
         timeout=TIMEOUT_S if timeout is None else timeout,
         max_retries=0,  # one bounded attempt: the page's call setup has its own limit
     )

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..config import Endpoint
+from ..providers.tls import async_http_client
 from ..redact import redact_exception
 from ..session.log import EventRecord
 
@@ -34,7 +35,12 @@ def _client(endpoint: Endpoint) -> Any:
     # Azure's GA surface takes its key as `api-key`; OpenAI and compatible servers as Bearer.
     api_key = endpoint.api_key if endpoint.auth == "bearer" else "unused"
     extra = {} if endpoint.auth == "bearer" else headers
-    return AsyncOpenAI(base_url=endpoint.base_url, api_key=api_key, default_headers=extra)
+    return AsyncOpenAI(
+        base_url=endpoint.base_url,
+        api_key=api_key,
+        default_headers=extra,
+        http_client=async_http_client(),
+    )
 
 
 class KernelSocket:
