@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import fractions
+import functools
 import hashlib
 import logging
 import threading
@@ -64,12 +65,9 @@ def _opus_encoder() -> Any:
     return codec
 
 
-def encode_opus(samples: PCM16) -> list[bytes]:
-    """48 kHz mono int16 as one Opus packet per 20 ms frame (a short tail padded).
-
-    >>> len(encode_opus(np.zeros(FRAME_SAMPLES * 3, dtype=np.int16)))
-    3
-    """
+def _encode(samples: PCM16) -> list[bytes]:
+    """48 kHz mono int16, padded to whole 20 ms frames, as the encoder's packets (its lookahead
+    flushed, so there can be one more packet than frames)."""
     frames = -(-samples.size // FRAME_SAMPLES)
     padded = np.zeros(frames * FRAME_SAMPLES, dtype=np.int16)
     padded[: samples.size] = samples
@@ -82,27 +80,24 @@ def encode_opus(samples: PCM16) -> list[bytes]:
         frame.pts = i * FRAME_SAMPLES
         frame.time_base = _TIME_BASE
         packets += [bytes(p) for p in codec.encode(frame)]
-    packets += [bytes(p) for p in codec.encode(None)]  # the encoder's lookahead
-    return (packets + [_silence()] * frames)[:frames]
+    return packets + [bytes(p) for p in codec.encode(None)]
 
 
-_silent: bytes | None = None
+def encode_opus(samples: PCM16) -> list[bytes]:
+    """48 kHz mono int16 as one Opus packet per 20 ms frame (a short tail padded).
+
+    >>> len(encode_opus(np.zeros(FRAME_SAMPLES * 3, dtype=np.int16)))
+    3
+    """
+    frames = -(-samples.size // FRAME_SAMPLES)
+    packets = _encode(samples)[:frames]
+    return packets + [_silence()] * (frames - len(packets))
 
 
+@functools.cache
 def _silence() -> bytes:
     """One 20 ms Opus packet of silence, encoded once: what an idle call sends."""
-    global _silent
-    if _silent is None:
-        codec = _opus_encoder()
-        packets: list[bytes] = []
-        for i in range(10):  # past the encoder's start-up
-            frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-            frame.planes[0].update(bytes(FRAME_SAMPLES * 2))
-            frame.sample_rate, frame.time_base = TRACK_RATE, _TIME_BASE
-            frame.pts = i * FRAME_SAMPLES
-            packets += [bytes(p) for p in codec.encode(frame)]
-        _silent = packets[-1]
-    return _silent
+    return _encode(np.zeros(FRAME_SAMPLES * 10, dtype=np.int16))[5]  # past the start-up
 
 
 class _Clips:
