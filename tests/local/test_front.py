@@ -97,6 +97,9 @@ async def test_calls_spread_over_the_workers_and_ids_find_their_worker(
         assert "item_none" in json.dumps(error)
 
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            status = (await http.get(base.removesuffix("/v1") + "/")).text
+            assert "Active WebRTC calls: 3<" in status  # the front's page counts every worker
+            assert "worker 0" in status and "worker 1" in status
             auth = {"Authorization": f"Bearer {KEY}"}
             for call in calls:
                 res = await http.post(f"{base}/realtime/calls/{call.call_id}/hangup", headers=auth)

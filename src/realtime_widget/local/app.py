@@ -304,9 +304,19 @@ class RealtimeServer:
             )
         return secret
 
+    def counts(self) -> dict[str, int]:
+        """What the status page shows: active calls and sockets, sessions started."""
+        return {
+            "calls": len(self.calls),
+            "websockets": len(self.websockets),
+            "sessions_started": self.sessions_started,
+        }
+
     # --- endpoints -----------------------------------------------------------------------
 
     async def _status(self, request: web.Request) -> web.Response:
+        if request.query.get("format") == "json":  # for a front's status page (serve --workers)
+            return web.json_response(self.counts())
         base = f"{request.scheme}://{request.host}/v1"
         html = f"""<!doctype html><meta charset="utf-8"><title>realtime-widget local server</title>
 <h1>realtime-widget local server</h1>

@@ -116,6 +116,7 @@ class Front:
         self._turn = itertools.cycle(range(len(workers)))
         self._http: aiohttp.ClientSession | None = None
         self.app = web.Application(client_max_size=16 * 1024 * 1024)
+        self.app.router.add_get("/", self._status)
         self.app.router.add_route("*", "/{tail:.*}", self._forward)
         self.app.on_cleanup.append(self._close)
 
@@ -136,6 +137,31 @@ class Front:
     async def _close(self, app: web.Application) -> None:
         if self._http is not None:
             await self._http.close()
+
+    async def _status(self, request: web.Request) -> web.Response:
+        """The front's own page: each worker's calls, not one worker's taken for the whole."""
+        http = await self._client()
+        rows, total = [], 0
+        for mark, worker in zip(MARKS, self.workers, strict=False):
+            try:
+                async with http.get(worker.url + "/?format=json") as answer:
+                    counts = await answer.json()
+                total += counts["calls"]
+                rows.append(
+                    f"<li>worker {mark} (pid {worker.process.pid}): {counts['calls']} WebRTC "
+                    f"calls, {counts['websockets']} WebSocket sessions, "
+                    f"{counts['sessions_started']} sessions started</li>"
+                )
+            except (aiohttp.ClientError, KeyError, ValueError) as exc:
+                rows.append(f"<li>worker {mark}: not answering ({type(exc).__name__})</li>")
+        base = f"{request.scheme}://{request.host}/v1"
+        html = f"""<!doctype html><meta charset="utf-8"><title>realtime-widget local server</title>
+<h1>realtime-widget local server</h1>
+<p>Base URL: <code>{base}</code>, {len(self.workers)} worker processes behind one front.</p>
+<p>Active WebRTC calls: {total}</p>
+<ul>{"".join(rows)}</ul>
+"""
+        return web.Response(text=html, content_type="text/html")
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         worker = self._pick(request)
