@@ -9,10 +9,12 @@ import {
   parseKernelMessage,
 } from "./protocol";
 
-// Received events go to the kernel on the next task (so those already queued travel together);
-// echoes of sent events are not urgent and ride along with the next batch, or leave after
-// LAZY_MS. A lone event pays no batching delay; a burst becomes a few messages, not many.
+// A received event after a quiet moment (nothing sent for QUIET_MS) leaves at once, before the
+// views draw it: a lone event pays no batching delay. Within a stream, received events go on the
+// next task, so those already queued travel together: a burst becomes a few messages, not many.
+// Echoes of sent events are not urgent and ride along with the next batch, or leave after LAZY_MS.
 const LAZY_MS = 4;
+const QUIET_MS = 4;
 const REQUEST_TIMEOUT_MS = 20_000;
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: number };
@@ -21,6 +23,7 @@ export class Bridge {
   private batch: EventRecord[] = [];
   private urgent = false; // a next-task flush is on its way
   private lazyTimer: number | null = null;
+  private lastPost = -Infinity; // performance.now() of the last events message
   private readonly nextTask = new MessageChannel();
   private nextId = 1;
   private pending = new Map<number, Pending>();
@@ -36,7 +39,9 @@ export class Bridge {
   event(record: EventRecord): void {
     this.batch.push(record);
     if (record.dir === "in") {
-      if (!this.urgent) {
+      if (!this.urgent && performance.now() - this.lastPost > QUIET_MS) {
+        this.flush(); // alone after a quiet moment: no reason to wait
+      } else if (!this.urgent) {
         this.urgent = true;
         this.nextTask.port2.postMessage(null); // a macrotask without setTimeout's clamping
       }
@@ -54,6 +59,7 @@ export class Bridge {
     if (this.batch.length === 0) return;
     const events = this.batch;
     this.batch = [];
+    this.lastPost = performance.now();
     this.post({ kind: "events", events });
   }
 
