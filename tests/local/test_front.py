@@ -153,3 +153,27 @@ def test_the_workers_end_with_the_front() -> None:
     while any(_running(pid) for pid in workers):
         assert time.monotonic() < deadline, "a worker outlived the front"
         time.sleep(0.05)
+
+
+async def test_live_sessions_find_their_worker(front: tuple[str, subprocess.Popen[str]]) -> None:
+    base, _ = front
+    calls = [
+        RealtimeCall(base, api_key=KEY, mode="live", session={"model": "gpt-live-1.1"})
+        for _ in range(2)
+    ]
+    try:
+        for call in calls:
+            await call.connect(TIMEOUT)
+            await call.wait_for("session.started", timeout=TIMEOUT)
+        assert {(c.call_id or "")[len("live_")] for c in calls} == {"0", "1"}
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            for call in calls:  # each hang-up names its session: it must reach that worker
+                res = await http.post(
+                    f"{base}/live/sessions/{call.call_id}/hangup",
+                    headers={"Authorization": f"Bearer {KEY}"},
+                )
+                assert res.status_code == 200, res.text
+                await call.wait_for("session.closed", timeout=TIMEOUT)
+    finally:
+        for call in calls:
+            await call.close()
