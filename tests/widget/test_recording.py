@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import struct
 import wave
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -286,3 +287,26 @@ def test_a_turn_never_heard_to_its_end_runs_to_the_speakers_next() -> None:
     first, second = w._core.clip("a"), w._core.clip("b")
     assert first is not None and first.duration == pytest.approx(4.2 - 0.5, abs=0.01)
     assert second is not None and second.duration == pytest.approx(8.0 - 4.2, abs=0.01)
+
+
+def test_a_long_tape_moves_to_a_file_and_reads_back_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import realtime_widget.session.recording as recording_module
+
+    monkeypatch.setattr(recording_module, "SAVE_FRAMES", 1_000)  # save in several pieces
+    tape = Tape(in_memory_bytes=40_000)  # 10,000 frames in memory, then a file
+    tape.write(T0, 0, stereo(4_800, 1, -1))
+    assert not tape.on_disk
+    tape.write(T0, 4_800, stereo(4_800, 2, -2))
+    tape.write(T0, 19_200, stereo(4_800, 3, -3))  # past the limit, after a 200 ms gap
+    assert tape.on_disk
+    samples = Recording(tape).to_numpy()
+    assert samples.shape == (24_000, 2)
+    assert samples[:, 0].tolist() == [1] * 4_800 + [2] * 4_800 + [0] * 9_600 + [3] * 4_800
+    assert (samples[:, 1] == -samples[:, 0]).all()
+    saved = Recording(tape).model.cut(0.1).save(tmp_path / "model.wav")
+    with wave.open(str(saved)) as reader:
+        assert reader.getnchannels() == 1 and reader.getnframes() == 24_000 - 2_400
+        frames = reader.readframes(reader.getnframes())
+    assert frames == Recording(tape).model.cut(0.1).pcm

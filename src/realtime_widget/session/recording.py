@@ -11,6 +11,9 @@ Calls follow one another on the tape with no silence for the time between them; 
 own mapping from page time to tape position, which is how a turn (known from its events' page
 times, see :class:`TurnSpans`) is cut out of it.
 
+The tape is 96 KB a second (350 MB an hour): past its first minutes it moves from memory to an
+unnamed temporary file, so a long recorded call costs the kernel disk, not memory.
+
 Pure Python (the standard library's ``wave``); ``to_numpy()`` needs numpy.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import tempfile
 import threading
 import wave
 from dataclasses import dataclass
@@ -28,6 +32,10 @@ from .log import EventRecord
 
 RATE = 24_000
 FRAME_BYTES = 4  # a stereo frame: two little-endian int16 samples, user then model
+# Kept in memory up to this (5 minutes), then in a temporary file (deleted with the tape).
+IN_MEMORY_BYTES = 5 * 60 * RATE * FRAME_BYTES
+# save() writes a long recording in pieces of this many frames (a minute), not all at once.
+SAVE_FRAMES = 60 * RATE
 Channel = Literal["user", "model"]
 
 # Events say when a turn was heard, not when its audio began or ended: a user's speech starts
@@ -53,8 +61,13 @@ class _Segment:
 class Tape:
     """The growing stereo recording of a widget's calls; written by the comm, read anywhere."""
 
-    def __init__(self) -> None:
-        self._pcm = bytearray()
+    def __init__(self, in_memory_bytes: int = IN_MEMORY_BYTES) -> None:
+        # Open for the tape's life (a context manager would close it with this method).
+        self._pcm = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=in_memory_bytes, prefix="rtw-tape-"
+        )
+        self._in_memory = in_memory_bytes
+        self._size = 0  # bytes written, gaps included
         self._segments: list[_Segment] = []  # in page-time order
         self._lock = threading.Lock()
 
@@ -66,21 +79,27 @@ class Tape:
             segment = next((s for s in reversed(self._segments) if s.t0 == t0), None)
             if segment is None:
                 # A new call: it starts where the tape ends.
-                here = len(self._pcm) // FRAME_BYTES
+                here = self._size // FRAME_BYTES
                 segment = _Segment(t0=t0, base=here - frame, begin=here, end=here)
                 self._segments.append(segment)
                 self._segments.sort(key=lambda s: s.t0)
             at = (segment.base + frame) * FRAME_BYTES
             if at < segment.begin * FRAME_BYTES:
                 return  # before the call's first chunk (out of order): nowhere to put it
-            if at > len(self._pcm):
-                self._pcm.extend(bytes(at - len(self._pcm)))  # a gap: silence
-            self._pcm[at : at + len(pcm)] = pcm
+            # Writing past the end leaves zeros in between: a gap is silence.
+            self._pcm.seek(at)
+            self._pcm.write(pcm)
+            self._size = max(self._size, at + len(pcm))
             segment.end = max(segment.end, segment.base + frame + len(pcm) // FRAME_BYTES)
 
     @property
     def frames(self) -> int:
-        return len(self._pcm) // FRAME_BYTES
+        return self._size // FRAME_BYTES
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the tape has moved to its temporary file."""
+        return self._size > self._in_memory
 
     def position(self, t_ms: float) -> int:
         """The tape frame at page time ``t_ms`` (clamped to the call it falls in, or near)."""
@@ -93,8 +112,12 @@ class Tape:
             return max(segment.begin, min(frame, segment.end))
 
     def read(self, start: int, stop: int) -> bytes:
+        start, stop = max(0, start) * FRAME_BYTES, min(stop * FRAME_BYTES, self._size)
+        if stop <= start:
+            return b""
         with self._lock:
-            return bytes(self._pcm[start * FRAME_BYTES : stop * FRAME_BYTES])
+            self._pcm.seek(start)
+            return bytes(self._pcm.read(stop - start))
 
 
 class Recording:
@@ -165,18 +188,26 @@ class Recording:
     def wav(self) -> bytes:
         """A WAV file of it (stereo: the user left, the model right)."""
         out = io.BytesIO()
+        self._write_wav(out)
+        return out.getvalue()
+
+    def save(self, path: str | Path) -> Path:
+        """Write it as a WAV file, a minute at a time (an hour-long call is not loaded whole);
+        returns the path."""
+        target = Path(path).expanduser()
+        with target.open("wb") as out:
+            self._write_wav(out)
+        return target
+
+    def _write_wav(self, out: Any) -> None:
         with wave.open(out, "wb") as writer:
             writer.setnchannels(self.channels)
             writer.setsampwidth(2)
             writer.setframerate(RATE)
-            writer.writeframes(self.pcm)
-        return out.getvalue()
-
-    def save(self, path: str | Path) -> Path:
-        """Write it as a WAV file; returns the path."""
-        target = Path(path).expanduser()
-        target.write_bytes(self.wav)
-        return target
+            frames = self.frames
+            for first in range(self._start, self._start + frames, SAVE_FRAMES):
+                last = min(first + SAVE_FRAMES, self._start + frames)
+                writer.writeframes(Recording(self._tape, first, last, self.channel).pcm)
 
     def to_numpy(self) -> Any:
         """The samples as int16: shape ``(frames, 2)`` for both sides, ``(frames,)`` for one."""
