@@ -40,7 +40,7 @@ _ROUTED_ID = re.compile(r"\b(?:ek|rtc|live)_([0-9a-z])")
 # Headers that belong to one hop of HTTP, not to the request the front passes on.
 _HOP = {
     "connection", "keep-alive", "transfer-encoding", "upgrade", "content-length",
-    "content-encoding", "te", "trailer", "proxy-authorization", "proxy-authenticate",
+    "te", "trailer", "proxy-authorization", "proxy-authenticate",
     "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
     "sec-websocket-protocol", "sec-websocket-accept",
 }  # fmt: skip
