@@ -26,7 +26,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, CodecContext, Packet
 
 from realtime_widget.local.audio import SAMPLE_RATE, synthesize_speech
-from realtime_widget.local.decoding import _DecodeOnPut, decode_on_the_loop
+from realtime_widget.local.decoding import _DecodeOnPut, _NoThread, decode_on_the_loop
 from realtime_widget.local.rtc import (
     FRAME_SAMPLES,
     TRACK_RATE,
@@ -191,8 +191,12 @@ async def test_incoming_audio_is_24khz_mono_at_the_right_pitch(harness: Harness)
     assert harness.server_audio[0].size == 480  # 20 ms at 24 kHz
     pcm = np.concatenate(harness.server_audio)[SAMPLE_RATE:]  # skip the codec's start-up
     assert dominant_hz(pcm[:SAMPLE_RATE], SAMPLE_RATE) == pytest.approx(440, abs=5)
-    # Decoded on the event loop (decode_on_the_loop): no decoder thread per call is left running.
+    # Decoded on the event loop (decode_on_the_loop): no decoder thread per call was started.
     assert not [t for t in threading.enumerate() if t.name == "audio-decoder"]
+    assert harness.call is not None
+    receivers = [t.receiver for t in harness.call._pc.getTransceivers()]
+    threads = [getattr(r, "_RTCRtpReceiver__decoder_thread", None) for r in receivers]
+    assert threads and all(isinstance(t, _NoThread) for t in threads)
 
 
 async def test_a_receiver_decodes_on_the_loop_and_ends_its_track() -> None:

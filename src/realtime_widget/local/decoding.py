@@ -10,9 +10,10 @@ the hand-off costs, so this module decodes it where the packet arrives and puts 
 on the track's queue.
 
 aiortc has no hook for this: :func:`decode_on_the_loop` swaps each receiver's decoder queue for one
-that decodes on ``put``, and makes the decoder thread's body return at once for such a queue. It
-checks the internals it relies on and leaves aiortc as it is if they are not there (a newer aiortc
-then decodes in threads, as before: slower, not wrong).
+that decodes on ``put``, and gives such a receiver a thread that is never started (starting one
+only for it to return cost the loop a thread's creation and a GIL hand-off per call). It checks the
+internals it relies on and leaves aiortc as it is if they are not there (a newer aiortc then
+decodes in threads, as before: slower, not wrong).
 """
 
 from __future__ import annotations
@@ -66,6 +67,35 @@ class _DecodeOnPut:
             self._track_queue.put_nowait(frame)
 
 
+class _NoThread:
+    """Stands for the decoder thread of a receiver whose queue decodes on put: aiortc only
+    starts it, tests it for truth and joins it."""
+
+    def start(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def is_alive(self) -> bool:
+        return False
+
+
+class _Threading:
+    """``threading`` as aiortc's receiver module sees it: a decoder thread is not made for a
+    queue that decodes on put; everything else is the real module."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+    @staticmethod
+    def Thread(*args: Any, **kwargs: Any) -> Any:
+        target_args = kwargs.get("args", ())
+        if len(target_args) > 1 and isinstance(target_args[1], _DecodeOnPut):
+            return _NoThread()
+        return threading.Thread(*args, **kwargs)
+
+
 def decode_on_the_loop() -> bool:
     """Make aiortc decode received audio on the event loop; ``True`` when in effect.
 
@@ -79,8 +109,9 @@ def decode_on_the_loop() -> bool:
     receiver = rtcrtpreceiver.RTCRtpReceiver
     if getattr(receiver.receive, "_realtime_widget_inline", False):
         return True
-    worker = getattr(rtcrtpreceiver, "decoder_worker", None)
-    if worker is None or not hasattr(receiver, "receive"):
+    if getattr(rtcrtpreceiver, "threading", None) is not threading or not hasattr(
+        receiver, "receive"
+    ):
         logger.info("aiortc's receiver is not as expected: decoding stays in its threads")
         return False
     original_receive = receiver.receive
@@ -93,14 +124,7 @@ def decode_on_the_loop() -> bool:
             setattr(self, _QUEUE, _DecodeOnPut(queue, error))
         await original_receive(self, parameters)
 
-    def decoder_worker(
-        loop: Any, input_q: Any, output_q: Any, decode_error: threading.Event
-    ) -> None:
-        if isinstance(input_q, _DecodeOnPut):
-            return  # decoding happens on put: the thread has nothing to do
-        worker(loop, input_q, output_q, decode_error)
-
     receive._realtime_widget_inline = True  # type: ignore[attr-defined]
     receiver.receive = receive  # type: ignore[method-assign]
-    rtcrtpreceiver.decoder_worker = decoder_worker
+    rtcrtpreceiver.threading = _Threading()  # type: ignore[attr-defined,assignment]
     return True

@@ -33,6 +33,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, CodecContext, Packet
 
 from .audio import SAMPLE_RATE, resample, to_mono
+from .certificate import share_certificate
 from .decoding import decode_on_the_loop
 
 __all__ = ["RtcCall", "VoiceTrack", "read_audio", "use_loopback_candidates"]
@@ -130,13 +131,15 @@ class _Clips:
 
 
 _clips = _Clips()
+_HOST_ADDRESSES_S = 5.0
 
 
 def use_loopback_candidates() -> None:
     """Make aioice offer 127.0.0.1 as a host candidate, so ICE works where ``lo`` is all there is.
 
     aioice's ``get_host_addresses`` skips 127.0.0.1; a host with no other interface then gathers
-    no candidate and ICE never leaves "checking". Calling this again does nothing.
+    no candidate and ICE never leaves "checking". The list is kept for a few seconds. Calling
+    this again does nothing.
 
     >>> use_loopback_candidates()
     >>> use_loopback_candidates()  # idempotent
@@ -145,11 +148,20 @@ def use_loopback_candidates() -> None:
     if getattr(original, "_realtime_widget_loopback", False):
         return
 
+    # Listing the interfaces (ifaddr) costs about 0.5 ms, twice per call; a room's calls arrive
+    # within seconds of each other, and an address that changes is picked up a moment later.
+    known: dict[tuple[bool, bool], tuple[float, list[str]]] = {}
+
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        now = time.monotonic()
+        listed = known.get((use_ipv4, use_ipv6))
+        if listed is not None and now - listed[0] < _HOST_ADDRESSES_S:
+            return list(listed[1])
         addresses: list[str] = original(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
         if use_ipv4 and "127.0.0.1" not in addresses:
             addresses = [*addresses, "127.0.0.1"]
-        return addresses
+        known[use_ipv4, use_ipv6] = (now, addresses)
+        return list(addresses)
 
     get_host_addresses._realtime_widget_loopback = True  # type: ignore[attr-defined]
     aioice.ice.get_host_addresses = get_host_addresses
@@ -353,6 +365,7 @@ class RtcCall:
         self._on_closed = on_closed
         self.player = VoiceTrack(on_started=on_playback_started, on_stopped=on_playback_stopped)
         decode_on_the_loop()  # not a decoder thread per call: a room of calls shares one loop
+        share_certificate()  # nor a new key and certificate per call
         # No STUN/TURN: aiortc would otherwise default to Google's STUN server, which is both a
         # network dependency and a gathering delay for a server meant to run offline.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
