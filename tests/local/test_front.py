@@ -100,6 +100,8 @@ async def test_calls_spread_over_the_workers_and_ids_find_their_worker(
             status = (await http.get(base.removesuffix("/v1") + "/")).text
             assert "Active WebRTC calls: 3<" in status  # the front's page counts every worker
             assert "worker 0" in status and "worker 1" in status
+            counts = (await http.get(base.removesuffix("/v1") + "/?format=json")).json()
+            assert counts["calls"] == 3 and counts["sessions_started"] >= 3
             auth = {"Authorization": f"Bearer {KEY}"}
             for call in calls:
                 res = await http.post(f"{base}/realtime/calls/{call.call_id}/hangup", headers=auth)

@@ -168,9 +168,16 @@ async def test_cors_preflight_allows_a_notebook_page_on_another_port(server: Loc
 
 
 async def test_status_page(server: LocalServer) -> None:
+    root = server.base_url.removesuffix("/v1") + "/"
     async with httpx.AsyncClient() as http:
-        res = await http.get(server.base_url.removesuffix("/v1") + "/")
+        res = await http.get(root)
+        forged = await http.get(root, headers={"Host": "<script>x</script>"})
+        counts = await http.get(root, params={"format": "json"})
     assert res.status_code == 200 and server.base_url in res.text
+    # The Host header is the client's: shown as text, never as markup.
+    assert "<script>" not in forged.text and "&lt;script&gt;" in forged.text
+    assert set(counts.json()) == {"calls", "websockets", "sessions_started"}
+    assert all(isinstance(n, int) and n >= 0 for n in counts.json().values())
 
 
 class Conn:

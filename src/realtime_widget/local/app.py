@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import html
 import json
 import re
 import time
@@ -317,8 +318,8 @@ class RealtimeServer:
     async def _status(self, request: web.Request) -> web.Response:
         if request.query.get("format") == "json":  # for a front's status page (serve --workers)
             return web.json_response(self.counts())
-        base = f"{request.scheme}://{request.host}/v1"
-        html = f"""<!doctype html><meta charset="utf-8"><title>realtime-widget local server</title>
+        base = html.escape(f"{request.scheme}://{request.host}/v1")  # Host is the client's
+        page = f"""<!doctype html><meta charset="utf-8"><title>realtime-widget local server</title>
 <h1>realtime-widget local server</h1>
 <p>A Realtime-API-compatible server (GA shape) with a small deterministic model.</p>
 <p>Base URL: <code>{base}</code></p>
@@ -329,7 +330,7 @@ class RealtimeServer:
 <p>Endpoints: <code>POST /v1/realtime/client_secrets</code>, <code>POST /v1/realtime/calls</code>,
 <code>POST /v1/realtime/calls/{{call_id}}/hangup</code>, WebSocket <code>/v1/realtime</code>.</p>
 """
-        return web.Response(text=html, content_type="text/html")
+        return web.Response(text=page, content_type="text/html")
 
     async def _read_json(self, request: web.Request) -> Any:
         try:

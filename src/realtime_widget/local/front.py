@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import html
 import itertools
 import os
 import re
@@ -141,12 +142,14 @@ class Front:
     async def _status(self, request: web.Request) -> web.Response:
         """The front's own page: each worker's calls, not one worker's taken for the whole."""
         http = await self._client()
-        rows, total = [], 0
+        rows: list[str] = []
+        sums = {"calls": 0, "websockets": 0, "sessions_started": 0}
         for mark, worker in zip(MARKS, self.workers, strict=False):
             try:
                 async with http.get(worker.url + "/?format=json") as answer:
                     counts = await answer.json()
-                total += counts["calls"]
+                for name in sums:
+                    sums[name] += int(counts[name])
                 rows.append(
                     f"<li>worker {mark} (pid {worker.process.pid}): {counts['calls']} WebRTC "
                     f"calls, {counts['websockets']} WebSocket sessions, "
@@ -154,14 +157,16 @@ class Front:
                 )
             except (aiohttp.ClientError, KeyError, ValueError) as exc:
                 rows.append(f"<li>worker {mark}: not answering ({type(exc).__name__})</li>")
-        base = f"{request.scheme}://{request.host}/v1"
-        html = f"""<!doctype html><meta charset="utf-8"><title>realtime-widget local server</title>
+        if request.query.get("format") == "json":  # the same sums, for scripts and benchmarks
+            return web.json_response(sums)
+        base = html.escape(f"{request.scheme}://{request.host}/v1")
+        page = f"""<!doctype html><meta charset="utf-8"><title>realtime-widget local server</title>
 <h1>realtime-widget local server</h1>
 <p>Base URL: <code>{base}</code>, {len(self.workers)} worker processes behind one front.</p>
-<p>Active WebRTC calls: {total}</p>
+<p>Active WebRTC calls: {sums["calls"]}</p>
 <ul>{"".join(rows)}</ul>
 """
-        return web.Response(text=html, content_type="text/html")
+        return web.Response(text=page, content_type="text/html")
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         worker = self._pick(request)
