@@ -31,168 +31,24 @@ concealment too (compare ``machine_busy`` and the server's ``cpu_cores``). Serve
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import os
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-from playwright.async_api import Page, async_playwright
-from tests.conftest import CHROMIUM_FLAGS, write_speech_wav
+from playwright.async_api import Page
+from tests.conftest import write_speech_wav
 
+from room import open_room
+from server_process import cpu_seconds, serve
 from stats import median
 
 SETTINGS = {"capacity.window_s", "capacity.tone_period_s"}
-KEY = "sk-bench"
 WINDOW_S = 12.0
 TONE_PERIOD_S = 5.0
 CONTINUITY = 0.01  # at most 1% of the played audio concealed
 RESPONSIVE_MS = 250  # an event answered within this (median)
-
-PAGE = """<!doctype html><title>capacity</title><script>
-window.bench = { calls: [], mic: null };
-bench.add = async (count) => {
-  bench.mic ??= await navigator.mediaDevices.getUserMedia({
-    audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
-  });
-  const one = async () => {
-    const pc = new RTCPeerConnection();
-    pc.addTrack(bench.mic.getAudioTracks()[0], bench.mic);
-    const call = { pc, replies: 0, waiters: [] };
-    pc.ontrack = (e) => {
-      call.sink = new Audio();
-      call.sink.srcObject = e.streams[0];
-      call.sink.play().catch(() => undefined);
-    };
-    const channel = pc.createDataChannel("oai-events");
-    call.channel = channel;
-    channel.onmessage = (e) => {
-      const type = JSON.parse(e.data).type;
-      if (type === "output_audio_buffer.started") call.replies++;
-      call.waiters = call.waiters.filter((w) => !w(type));
-    };
-    const opened = new Promise((resolve, reject) => {
-      channel.onopen = resolve;
-      setTimeout(() => reject(new Error("no data channel within 20 s")), 20000);
-    });
-    await pc.setLocalDescription(await pc.createOffer());
-    const started = performance.now();
-    const res = await fetch("/v1/realtime/calls", {
-      method: "POST",
-      body: pc.localDescription.sdp,
-      headers: { Authorization: "Bearer KEY", "Content-Type": "application/sdp" },
-    });
-    if (!res.ok) throw new Error(`${res.status}: ${await res.text()}`);
-    await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
-    await opened;
-    bench.calls.push(call);
-    return performance.now() - started;
-  };
-  // A call that does not come up counts as failed; the rest are measured.
-  const tried = await Promise.allSettled(Array.from({ length: count }, one));
-  return {
-    times: tried.filter((t) => t.status === "fulfilled").map((t) => t.value),
-    failed: tried.filter((t) => t.status === "rejected").map((t) => String(t.reason)),
-  };
-};
-bench.stats = async () => {
-  const out = { concealed: 0, samples: 0, lost: 0, packets: 0, replies: 0, open: 0 };
-  for (const call of bench.calls) {
-    out.replies += call.replies;
-    if (call.channel.readyState === "open") out.open++;
-    (await call.pc.getStats()).forEach((r) => {
-      if (r.type !== "inbound-rtp" || r.kind !== "audio") return;
-      out.concealed += r.concealedSamples || 0;
-      out.samples += r.totalSamplesReceived || 0;
-      out.lost += r.packetsLost || 0;
-      out.packets += r.packetsReceived || 0;
-    });
-  }
-  return out;
-};
-bench.rtt = async (trips) => {
-  const call = bench.calls[0];
-  const out = [];
-  for (let i = 0; i < trips; i++) {
-    const answered = new Promise((resolve) => {
-      call.waiters.push((type) => (type === "error" ? (resolve(true), true) : false));
-      setTimeout(() => resolve(false), 10000);
-    });
-    const t0 = performance.now();
-    call.channel.send(JSON.stringify({ type: "conversation.item.retrieve", item_id: "item_x" }));
-    if (!(await answered)) break; // no answer within 10 s: the server's loop is stalled
-    out.push(performance.now() - t0);
-  }
-  return out;
-};
-bench.close = () => bench.calls.forEach((c) => c.pc.close());
-</script>""".replace("KEY", KEY)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    # The server must not outlive the benchmark, even when the benchmark is killed.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@contextlib.contextmanager
-def serve(workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    command = [sys.executable, "-m", "realtime_widget.local", "--port", str(port)]
-    command += ["--workers", str(workers)]
-    command += ["--api-key", KEY]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"the server exited: {log.read().decode()[-2000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url + "/", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the server did not answer within 60 s")
-                time.sleep(0.1)
-            yield url, process
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children that are still running."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    for one in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def machine_times() -> tuple[float, float]:
@@ -242,17 +98,7 @@ async def ladder(steps: list[int], workers: int = 1) -> dict[str, float]:
     alone: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder, serve(workers) as (url, process):
         tone = write_speech_wav(Path(folder) / "tone.wav")
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={tone}"],
-            )
-            context = await browser.new_context(permissions=["microphone"])
-            page = await context.new_page()
-            await page.route(
-                f"{url}/capacity", lambda route: route.fulfill(body=PAGE, content_type="text/html")
-            )
-            await page.goto(f"{url}/capacity")
+        async with open_room(url, microphone=tone) as page:
             held = 0
             for calls in steps:
                 result = await step(page, process, calls - held)
@@ -278,8 +124,6 @@ async def ladder(steps: list[int], workers: int = 1) -> dict[str, float]:
                 print(f"    calls={calls}: {result}", flush=True)
                 if result["calls"] < calls:
                     break  # calls no longer come up: the server is past what it holds
-            await page.evaluate("() => bench.close()")
-            await browser.close()
     figures[f"{prefix}.max_calls"] = float(best)
     return figures
 

@@ -1,8 +1,11 @@
 """Load: many calls at once, and an hour of a session on each side of the comm.
 
-- connect time (offer → data channel open, as bench_local measures it) of one aiortc call alone,
-  and of each of ten calls connecting at once to the same local server; the alone baseline is
-  measured in the same run;
+- connect time (offer → data channel open, as bench_local measures it) of one call alone, and
+  of each of ten calls connecting at once to the same local server; the alone baseline is
+  measured in the same run. The server runs as ``realtime-widget serve`` runs it for a room, in
+  its own process (in the benchmark's, its loop and the clients would share one interpreter lock
+  and time each other's waits for it, not the server). The room is Chromium (``room.py``), as
+  learners' browsers are; ``python_connect*`` is the same with the package's Python client;
 - the kernel side of a one-hour voice session, time-compressed: about 12 server events a second
   for 3,600 s (43,200 events, the recorded turns of tests/data with fresh ids, their browser
   timestamps spread over the hour) through ``RealtimeWidget`` as the browser's bridge sends them.
@@ -18,21 +21,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import time
 import tracemalloc
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, async_playwright
 from tests.conftest import CHROMIUM_FLAGS
 from tests.frontend.page_server import serve_page
 from tests.widget.browser import FakeBrowser
 from tests.widget.synthetic import batches, synthetic_events
 
 from realtime_widget import RealtimeWidget
-from realtime_widget.local import LocalServer
 from realtime_widget.local.client import RealtimeCall
+from room import chromium_cpu_seconds, open_room
+from server_process import KEY, calls_held, cpu_seconds, serve
 from stats import median, p95
 
 # Figures that are inputs or follow from them (a rate a timer sets, a ring size): settings.
@@ -42,7 +48,6 @@ SETTINGS = {
     "load.hour.page_log_records_at_60min",
 }
 
-KEY = "sk-bench"
 QUIET = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 CONCURRENT = 10
 
@@ -58,26 +63,22 @@ CALL = "[...window.__rtw_calls][0]"
 # --- (a) connect time, alone and ten at once -----------------------------------------------------
 
 
-async def _connect(server: LocalServer) -> tuple[RealtimeCall, dict[str, float]]:
+async def _connect(url: str) -> tuple[RealtimeCall, dict[str, float]]:
     """One call up to session.created; its offer → open and whole connect() times (ms)."""
-    call = RealtimeCall(server.base_url, api_key=KEY, session=QUIET)
+    call = RealtimeCall(url + "/v1", api_key=KEY, session=QUIET)
     await call.connect(timeout=30)
     await call.wait_for("session.created", timeout=30)
     t = call.timings
     return call, {"open": (t["open"] - t["offer"]) * 1000, "whole": (t["open"] - t["start"]) * 1000}
 
 
-async def _drained(server: LocalServer, timeout: float = 15) -> None:
+async def _drained(url: str, timeout: float = 15) -> None:
     """Wait until the server holds no call: each measurement starts from an idle server."""
-
-    async def count() -> int:
-        return len(server.realtime.calls) + len(server.realtime._ending)
-
     deadline = time.monotonic() + timeout
-    while await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(count(), server.loop)):
+    while await asyncio.to_thread(calls_held, url):
         if time.monotonic() > deadline:
             raise TimeoutError("the server kept calls after every client hung up")
-        await asyncio.sleep(0.02)  # the server's state is on its thread: checked, not awaited
+        await asyncio.sleep(0.02)  # polled: the server is another process
 
 
 def _compare(name: str, alone: list[float], ten: list[float]) -> dict[str, float]:
@@ -92,37 +93,94 @@ def _compare(name: str, alone: list[float], ten: list[float]) -> dict[str, float
     }
 
 
-async def connect_figures(alone_runs: int, rounds: int) -> dict[str, float]:
-    """``connect``: offer → data channel open (bench_local's figure); ``connect_whole``: the
-    whole ``connect()``, which for ten at once includes waiting for the others' offers."""
+class _CpuPerCall:
+    """CPU the server and the clients spent while calls connected, per call (ms): on a 2-core
+    machine that runs both, what bounds ten connects at once (the clients, here)."""
+
+    def __init__(self, server_pid: int, clients: Callable[[], float]) -> None:
+        self._server_pid, self._clients = server_pid, clients
+        self.server = self.clients = 0.0
+        self.calls = 0
+
+    @contextlib.contextmanager
+    def measure(self, calls: int) -> Iterator[None]:
+        server, clients = cpu_seconds(self._server_pid), self._clients()
+        yield
+        self.server += cpu_seconds(self._server_pid) - server
+        self.clients += self._clients() - clients
+        self.calls += calls
+
+    def figures(self, name: str) -> dict[str, float]:
+        return {
+            f"load.{name}_ten.server_cpu_ms_per_call": self.server * 1000 / self.calls,
+            f"load.{name}_ten.clients_cpu_ms_per_call": self.clients * 1000 / self.calls,
+        }
+
+
+async def _room_connects(url: str, pid: int, alone_runs: int, rounds: int) -> dict[str, float]:
+    """Chromium as the room (each learner's browser in one page): offer → data channel open."""
+    cpu = _CpuPerCall(pid, chromium_cpu_seconds)
+
+    async def add(page: Page, count: int) -> list[float]:
+        with cpu.measure(count) if count == CONCURRENT else contextlib.nullcontext():
+            added = await page.evaluate("(n) => bench.add(n)", count)
+        if added["failed"]:
+            raise RuntimeError(f"calls did not come up: {added['failed']}")
+        times: list[float] = added["times"]
+        await page.evaluate("() => bench.close()")
+        await _drained(url)
+        return times
+
+    alone: list[float] = []
+    ten: list[float] = []
+    async with open_room(url) as page:
+        await add(page, 1)  # warm-up: the page's microphone, the server's first call
+        for _ in range(alone_runs):
+            alone += await add(page, 1)
+        for _ in range(rounds):
+            ten += await add(page, CONCURRENT)
+    return (
+        {"load.connect_alone.runs": float(len(alone)), "load.connect_ten.runs": float(len(ten))}
+        | _compare("connect", alone, ten)
+        | cpu.figures("connect")
+    )
+
+
+async def _python_connects(url: str, pid: int, alone_runs: int, rounds: int) -> dict[str, float]:
+    """The package's Python client as the room: ``python_connect`` is offer → open,
+    ``python_connect_whole`` the whole ``connect()`` (with the mint, and for ten at once the
+    wait for the others' offers). Ten aiortc clients in one process cost more CPU than the
+    server does: a figure for scripted runs more than for the server."""
+    cpu = _CpuPerCall(pid, time.process_time)
     alone: list[dict[str, float]] = []
     ten: list[dict[str, float]] = []
-    walls: list[float] = []
-    with LocalServer() as server:
-        call, _ = await _connect(server)  # warm-up: imports, codecs, the first ICE agent
+    call, _ = await _connect(url)  # warm-up: imports, codecs, the first ICE agent
+    await call.close()
+    await _drained(url)
+    for _ in range(alone_runs):
+        call, times = await _connect(url)
+        alone.append(times)
         await call.close()
-        await _drained(server)
-        for _ in range(alone_runs):
-            call, times = await _connect(server)
-            alone.append(times)
-            await call.close()
-            await _drained(server)
-        for _ in range(rounds):
-            started = time.perf_counter()
-            pairs = await asyncio.gather(*(_connect(server) for _ in range(CONCURRENT)))
-            walls.append((time.perf_counter() - started) * 1000)
-            ten.extend(times for _, times in pairs)
-            if len({c.call_id for c, _ in pairs}) != CONCURRENT:
-                raise RuntimeError("concurrent calls shared a call id")
-            await asyncio.gather(*(c.close() for c, _ in pairs))
-            await _drained(server)
-    figures = {
-        "load.connect_alone.runs": float(len(alone)),
-        "load.connect_ten.runs": float(len(ten)),
-        "load.connect_ten.all_ready_wall_median_ms": median(walls),
-    }
-    for name, key in (("connect", "open"), ("connect_whole", "whole")):
+        await _drained(url)
+    for _ in range(rounds):
+        with cpu.measure(CONCURRENT):
+            pairs = await asyncio.gather(*(_connect(url) for _ in range(CONCURRENT)))
+        ten.extend(times for _, times in pairs)
+        if len({c.call_id for c, _ in pairs}) != CONCURRENT:
+            raise RuntimeError("concurrent calls shared a call id")
+        await asyncio.gather(*(c.close() for c, _ in pairs))
+        await _drained(url)
+    figures = cpu.figures("python_connect")
+    for name, key in (("python_connect", "open"), ("python_connect_whole", "whole")):
         figures |= _compare(name, [t[key] for t in alone], [t[key] for t in ten])
+    return figures
+
+
+async def connect_figures(alone_runs: int, rounds: int) -> dict[str, float]:
+    """Ten calls connecting at once to one server process, against one alone, same run."""
+    with serve() as (url, process):
+        figures = await _room_connects(url, process.pid, alone_runs, rounds)
+        figures |= await _python_connects(url, process.pid, alone_runs, rounds)
     return figures
 
 
