@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,9 +25,11 @@ from aiortc import (
 )
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcsctptransport import SCTP_MAX_PACKET_LENGTH, DataChunk, parse_packet
 from av import AudioFrame, CodecContext, Packet
 
 from realtime_widget.local.audio import SAMPLE_RATE, synthesize_speech
+from realtime_widget.local.bundling import _packets
 from realtime_widget.local.decoding import _DecodeOnPut, _NoThread, decode_on_the_loop
 from realtime_widget.local.rtc import (
     FRAME_SAMPLES,
@@ -182,6 +186,44 @@ async def test_data_channel_opens_and_messages_flow_both_ways(harness: Harness) 
     assert harness.server_messages == ['{"type": "session.update"}']
     # Connecting on loopback takes well under a second (about 0.1 s measured).
     assert harness.connect_s < 3.0
+
+
+async def test_a_burst_of_events_shares_packets_in_order(harness: Harness) -> None:
+    assert harness.call is not None
+    dtls = harness.call._pc.sctp.transport
+    packets: list[int] = []
+    send_data = dtls._send_data
+
+    async def counting(data: bytes) -> None:
+        packets.append(len(data))
+        await send_data(data)
+
+    dtls._send_data = counting
+    burst = [
+        json.dumps({"type": "response.output_text.delta", "delta": f"w{i} "}) for i in range(300)
+    ]
+    burst.append(json.dumps({"type": "big", "text": "x" * 5000}))  # more than a packet holds
+    for text in burst:
+        harness.call.send(text)
+    await harness.until(lambda: len(harness.client_messages) >= len(burst))
+    assert harness.client_messages == burst  # every one, in order, the long one whole
+    # Bundled (local/bundling.py): far fewer packets than messages, none over SCTP's size.
+    assert len(packets) < len(burst) // 4
+    assert max(packets) <= SCTP_MAX_PACKET_LENGTH
+
+
+def test_held_chunks_are_packed_in_order_within_the_packet_size() -> None:
+    transport = SimpleNamespace(_local_port=5000, _remote_port=5000, _remote_verification_tag=7)
+    chunks = []
+    for tsn in range(40):
+        chunk = DataChunk()
+        chunk.tsn, chunk.user_data = tsn, b"e" * (37 + tsn * 7)  # sizes that need padding
+        chunks.append(bytes(chunk))
+    parsed = [parse_packet(packet) for packet in _packets(transport, chunks)]
+    assert all(len(packet) <= SCTP_MAX_PACKET_LENGTH for packet in _packets(transport, chunks))
+    assert all(tag == 7 for _, _, tag, _ in parsed)  # checksums verified by parse_packet too
+    tsns = [chunk.tsn for *_, packed in parsed for chunk in packed]
+    assert tsns == list(range(40)) and 1 < len(parsed) < 40
 
 
 async def test_incoming_audio_is_24khz_mono_at_the_right_pitch(harness: Harness) -> None:

@@ -29,6 +29,7 @@ from av import AudioFrame
 
 from ..providers.tls import async_http_client, tls_context
 from .audio import SAMPLE_RATE
+from .bundling import bundle_data_chunks
 from .certificate import share_certificate
 from .decoding import decode_on_the_loop
 from .rtc import read_audio, use_loopback_candidates
@@ -154,6 +155,7 @@ class RealtimeCall(EventStream):
         # No STUN: aiortc's default (Google's) stalls gathering up to 5 s offline, and loopback
         # or LAN host candidates are all a local server needs.
         share_certificate()  # not a new key and certificate per call (local/certificate.py)
+        bundle_data_chunks()  # events sent in a burst share packets (local/bundling.py)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channel = self.pc.createDataChannel("oai-events")
         self.opened = asyncio.Event()

@@ -33,6 +33,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, CodecContext, Packet
 
 from .audio import SAMPLE_RATE, resample, to_mono
+from .bundling import bundle_data_chunks
 from .certificate import share_certificate
 from .decoding import decode_on_the_loop
 
@@ -366,6 +367,7 @@ class RtcCall:
         self.player = VoiceTrack(on_started=on_playback_started, on_stopped=on_playback_stopped)
         decode_on_the_loop()  # not a decoder thread per call: a room of calls shares one loop
         share_certificate()  # nor a new key and certificate per call
+        bundle_data_chunks()  # and a burst of events goes several to a packet
         # No STUN/TURN: aiortc would otherwise default to Google's STUN server, which is both a
         # network dependency and a gathering delay for a server meant to run offline.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
