@@ -5,7 +5,8 @@
   GPT-Live call (the kernel's relay, ICE gathered before the offer, up at session.started)
   against the Realtime call, in the same run;
 - event round trip kernel → browser → peer → browser → kernel vs a bare custom-message echo
-  plus a bare data-channel echo (goal: within 1.25×, p95 under 20 ms);
+  plus a bare data-channel echo timed in the same page on the same call, the three interleaved
+  trip by trip in one loop (goal: within 1.10×, p95 under 10 ms);
 - server → kernel throughput, none lost, with the page's own arrival rate in the same run (the
   local server's data channel is the bottleneck there); and page → kernel throughput with a
   sender that is not, the page pushing events through the call's receive path against the same
@@ -30,13 +31,12 @@ from tests.conftest import CHROMIUM_FLAGS, write_speech_wav
 from tests.e2e.conftest import Lab, write_notebook
 from tests.e2e.jupyter import JupyterServer
 
-from realtime_widget.local import LocalServer
+from server_process import KEY, serve
 from stats import median, summary
 
 # Figures that are inputs, not measurements (how many events were pushed): settings.
 SETTINGS = {"throughput.events", "throughput.pushed_events"}
 
-KEY = "sk-bench"
 QUIET = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 
 SETUP = """
@@ -53,13 +53,29 @@ lw = RealtimeWidget(endpoint={url!r}, api_key={key!r}, model="gpt-live-1.1")
 display(w, echo, lw)
 """
 
-# The bare custom-message echo: the browser sends back whatever the kernel sends. Its page also
-# keeps `window.__rtw_echo`, to push bursts of events to the kernel through a bare comm (the
-# floor of the page → kernel throughput figure).
-ECHO_ESM = (
-    "export default { initialize({ model }) { window.__rtw_echo = model;"
-    " model.on('msg:custom', (m) => model.send(m)); } }"
-)
+# The bare custom-message echo: the browser sends back whatever the kernel sends; asked with
+# `{dc: i}`, it times a bare data-channel echo on the widget's call instead. Its page also keeps
+# `window.__rtw_echo`, to push bursts of events to the kernel through a bare comm (the floor of
+# the page → kernel throughput figure).
+ECHO_ESM = """export default { initialize({ model }) {
+  window.__rtw_echo = model;
+  model.on("msg:custom", (m) => {
+    if (m.dc === undefined) return model.send(m);
+    // The data-channel echo, timed in the page on the widget's own call: the same event the
+    // kernel's round trip sends, straight onto the channel and its answer straight off it.
+    const channel = [...window.__rtw_calls][0].channel;
+    const id = `evt_dc_${m.dc}`;
+    const answered = (e) => {
+      if (!String(e.data).includes(id)) return;
+      channel.removeEventListener("message", answered);
+      model.send({ dc_ms: performance.now() - t0 });
+    };
+    channel.addEventListener("message", answered);
+    const t0 = performance.now();
+    channel.send(JSON.stringify({ type: "conversation.item.retrieve", item_id: "item_missing",
+                                  event_id: id }));
+  });
+} }"""
 
 # Events pushed by the page, `size` per task, `bursts` tasks, yielding between them without
 # timer clamping; `deliver(events)` is the path under test. The same pacing for both paths.
@@ -95,39 +111,45 @@ echo.on_msg(_count)
 # (status busy/idle around each comm message included). Results land in a file.
 ROUND_TRIPS = """
 async def _bench(path, n):
-    out = []
-    for i in range(n):
-        reply = w.wait_for("error")
-        t0 = time.perf_counter()
-        w.send({{"type": "conversation.item.retrieve", "item_id": "item_missing"}})
-        await reply
-        out.append((time.perf_counter() - t0) * 1000)
-        await asyncio.sleep(0.01)
-    open(path, "w").write(json.dumps(out))
-_task = asyncio.ensure_future(_bench({path!r}, {n}))
-"""
-
-ECHOES = """
-async def _bench(path, n):
     loop = asyncio.get_running_loop()
-    out = []
-    for i in range(n):
+    out = {{"echo": [], "widget": [], "dc": []}}
+
+    async def bare(content):
         fut = loop.create_future()
-        def on_echo(_w, content, _b, fut=fut):
-            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(content))
+        def on_echo(_w, reply, _b):
+            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(reply))
         echo.on_msg(on_echo)
         t0 = time.perf_counter()
-        echo.send({{"i": i}})
-        await fut
-        out.append((time.perf_counter() - t0) * 1000)
+        echo.send(content)
+        reply = await fut
         echo.on_msg(on_echo, remove=True)
-        await asyncio.sleep(0.01)
+        return (time.perf_counter() - t0) * 1000, reply
+
+    async def comm(i):
+        out["echo"].append((await bare({{"i": i}}))[0])
+
+    async def widget(i):
+        eid = f"evt_rt_{{i}}"
+        reply = w.wait_for("error", where=lambda e: e["error"].get("event_id") == eid)
+        t0 = time.perf_counter()
+        w.send({{"type": "conversation.item.retrieve", "item_id": "item_missing", "event_id": eid}})
+        await reply
+        out["widget"].append((time.perf_counter() - t0) * 1000)
+
+    async def dc(i):
+        out["dc"].append((await bare({{"dc": i}}))[1]["dc_ms"])
+
+    trips = [comm, widget, dc]
+    for i in range(n):
+        for trip in trips[i % 3:] + trips[:i % 3]:  # each goes first in turn: no order favoured
+            await trip(i)
+            await asyncio.sleep(0.01)
     open(path, "w").write(json.dumps(out))
 _task = asyncio.ensure_future(_bench({path!r}, {n}))
 """
 
 
-async def background(lab: Lab, template: str, n: int, timeout: float = 180) -> list[float]:
+async def background(lab: Lab, template: str, n: int, timeout: float = 180) -> Any:
     """Run a benchmark loop as a kernel background task; its result comes through a file."""
     path = Path(tempfile.mkdtemp(prefix="rtw-bench-out-")) / "out.json"
     await lab.kernel(template.format(path=str(path), n=n))
@@ -137,7 +159,7 @@ async def background(lab: Lab, template: str, n: int, timeout: float = 180) -> l
             raise TimeoutError(f"benchmark loop did not finish: {template[:60]}")
         await asyncio.sleep(0.2)
     await asyncio.sleep(0.05)  # the write is a single call; let it finish
-    return list(json.loads(path.read_text()))
+    return json.loads(path.read_text())
 
 
 GREET = """
@@ -198,11 +220,11 @@ async def live_connect_figures(lab: Lab, runs: int) -> dict[str, list[float]]:
     return {"connect": connect, "audio": audio, "gather": gather}
 
 
-async def throughput(lab: Lab, server: LocalServer, count: int) -> dict[str, float]:
+async def throughput(lab: Lab, base_url: str, count: int) -> dict[str, float]:
     await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
     call_id = (await lab.kernel("print(w.call_id)")).strip()
     before = int(await lab.kernel("print(len(w.events.filter('error')))"))
-    url = server.base_url.replace("http", "ws") + f"/realtime?call_id={call_id}"
+    url = base_url.replace("http", "ws") + f"/realtime?call_id={call_id}"
     async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws:
         for i in range(count):  # each is answered at once with an error event
             await ws.send(
@@ -270,7 +292,7 @@ async def page_push(lab: Lab, bursts: int, size: int) -> dict[str, float]:
     }
 
 
-async def measure(nodelay: bool, quick: bool, server: LocalServer, browser: Any) -> dict[str, Any]:
+async def measure(nodelay: bool, quick: bool, base_url: str, browser: Any) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="rtw-bench-"))
     state = Path(tempfile.mkdtemp(prefix="rtw-bench-state-"))
     os.environ["REALTIME_WIDGET_NODELAY"] = "1" if nodelay else "0"
@@ -278,7 +300,7 @@ async def measure(nodelay: bool, quick: bool, server: LocalServer, browser: Any)
     jupyter.start()
     try:
         name = write_notebook(
-            root, "bench.ipynb", [SETUP.format(url=server.base_url, key=KEY, echo_esm=ECHO_ESM)]
+            root, "bench.ipynb", [SETUP.format(url=base_url, key=KEY, echo_esm=ECHO_ESM)]
         )
         context = await browser.new_context(permissions=["microphone"])
         page = await context.new_page()
@@ -288,15 +310,14 @@ async def measure(nodelay: bool, quick: bool, server: LocalServer, browser: Any)
         await lab.wait_kernel("'echo' in globals()")
         await lab.page.locator(".rtw-connect").first.wait_for()
         n = 40 if quick else 200
-        result: dict[str, Any] = {"echo": await background(lab, ECHOES, n)}
         await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
-        result["widget_rtt"] = await background(lab, ROUND_TRIPS, n)
+        result: dict[str, Any] = {"rtt": await background(lab, ROUND_TRIPS, n)}
         await lab.kernel("w.disconnect()")
         await lab.wait_kernel("w.status == 'closed'")
         if nodelay:
             result["connect"] = await connect_figures(lab, 8 if quick else 30)
             result["live"] = await live_connect_figures(lab, 8 if quick else 30)
-            result["throughput"] = await throughput(lab, server, 500 if quick else 2000)
+            result["throughput"] = await throughput(lab, base_url, 500 if quick else 2000)
             result["throughput"] |= await page_push(lab, 40 if quick else 200, 50)
         await context.close()
         return result
@@ -306,10 +327,8 @@ async def measure(nodelay: bool, quick: bool, server: LocalServer, browser: Any)
         shutil.rmtree(state, ignore_errors=True)
 
 
-async def plain_page(
-    server: LocalServer, browser: Any, connects: int, trips: int
-) -> dict[str, Any]:
-    with PageServer(server.base_url, KEY, QUIET) as page_server:
+async def plain_page(base_url: str, browser: Any, connects: int, trips: int) -> dict[str, Any]:
+    with PageServer(base_url, KEY, QUIET) as page_server:
         context = await browser.new_context(permissions=["microphone"])
         connect, audio, rtt = [], [], []
         for i in range(connects):
@@ -337,15 +356,16 @@ async def run(quick: bool) -> dict[str, float]:
     from playwright.async_api import async_playwright
 
     wav = write_speech_wav(Path(tempfile.mkdtemp()) / "mic.wav")
-    with LocalServer() as server:
+    with serve() as (root, _):
+        base_url = root + "/v1"
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path="/usr/bin/chromium",
                 args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={wav}"],
             )
-            plain = await plain_page(server, browser, 8 if quick else 30, 40 if quick else 200)
-            fast = await measure(True, quick, server, browser)
-            slow = await measure(False, quick, server, browser)
+            plain = await plain_page(base_url, browser, 8 if quick else 30, 40 if quick else 200)
+            fast = await measure(True, quick, base_url, browser)
+            slow = await measure(False, quick, base_url, browser)
             await browser.close()
     figures: dict[str, float] = {}
     # Both from the click (the key mint included) to the data channel open, and to first audio.
@@ -371,14 +391,21 @@ async def run(quick: bool) -> dict[str, float]:
     figures["first_audio.live_over_realtime"] = median(live["audio"]) / median(
         fast["connect"]["audio"]
     )
-    figures |= summary("rtt.dc_echo", plain["rtt"])
-    figures |= summary("rtt.comm_echo", fast["echo"])
-    figures |= summary("rtt.widget", fast["widget_rtt"])
-    baseline = median(fast["echo"]) + median(plain["rtt"])
-    figures["rtt.widget_over_baseline"] = median(fast["widget_rtt"]) / baseline
-    figures |= summary("rtt.comm_echo_stock_nagle", slow["echo"])
-    figures |= summary("rtt.widget_stock_nagle", slow["widget_rtt"])
-    figures["rtt.nodelay_speedup"] = median(slow["widget_rtt"]) / median(fast["widget_rtt"])
+    # The round trip and its floor, interleaved trip by trip in one loop (a machine's swings
+    # between runs move all three alike): comm echo + the page's own data-channel echo.
+    rtt = fast["rtt"]
+    figures |= summary("rtt.comm_echo", rtt["echo"])
+    figures |= summary("rtt.dc_echo", rtt["dc"])
+    figures |= summary("rtt.widget", rtt["widget"])
+    figures["rtt.widget_over_baseline"] = median(rtt["widget"]) / (
+        median(rtt["echo"]) + median(rtt["dc"])
+    )
+    paired = [w / (e + d) for w, e, d in zip(rtt["widget"], rtt["echo"], rtt["dc"], strict=True)]
+    figures["rtt.widget_over_baseline_paired_median"] = median(paired)
+    figures |= summary("rtt.dc_echo_plain_page", plain["rtt"])
+    figures |= summary("rtt.comm_echo_stock_nagle", slow["rtt"]["echo"])
+    figures |= summary("rtt.widget_stock_nagle", slow["rtt"]["widget"])
+    figures["rtt.nodelay_speedup"] = median(slow["rtt"]["widget"]) / median(rtt["widget"])
     figures |= fast["throughput"]
     return figures
 
