@@ -54,6 +54,7 @@ bench.add = async (count) => {
       headers: { Authorization: "Bearer KEY", "Content-Type": "application/sdp" },
     });
     if (!res.ok) throw new Error(`${res.status}: ${await res.text()}`);
+    call.id = (res.headers.get("Location") || "").split("/").pop();
     const answer = await res.text();
     const answered = performance.now() - started;
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
