@@ -8,9 +8,10 @@
   plus a bare data-channel echo timed in the same page on the same call, the three interleaved
   trip by trip in one loop (goal: within 1.10×, p95 under 10 ms);
 - server → kernel throughput, none lost, with the page's own arrival rate in the same run (the
-  local server's data channel is the bottleneck there); and page → kernel throughput with a
-  sender that is not, the page pushing events through the call's receive path against the same
-  bursts through a bare comm (goal: 5,000 events/s, near the floor);
+  local server floods a call it has just set up, through its sideband); and page → kernel
+  throughput with a sender that is not the bottleneck, the page pushing events through the
+  call's receive path against the same bursts through a bare comm (goal: 5,000 events/s, near
+  the floor);
 - the same round trips with jupyter_server's stock Nagle behaviour (REALTIME_WIDGET_NODELAY=0),
   before/after the package's TCP_NODELAY extension.
 """
