@@ -29,10 +29,7 @@ from av import AudioFrame
 
 from ..providers.tls import async_http_client, tls_context
 from .audio import SAMPLE_RATE
-from .bundling import bundle_data_chunks
-from .certificate import share_certificate
-from .decoding import decode_on_the_loop
-from .rtc import read_audio, use_loopback_candidates
+from .rtc import read_audio, tune_aiortc, use_loopback_candidates
 
 _FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 
@@ -154,8 +151,7 @@ class RealtimeCall(EventStream):
         self.microphone = MicrophoneTrack()
         # No STUN: aiortc's default (Google's) stalls gathering up to 5 s offline, and loopback
         # or LAN host candidates are all a local server needs.
-        share_certificate()  # not a new key and certificate per call (local/certificate.py)
-        bundle_data_chunks()  # events sent in a burst share packets (local/bundling.py)
+        tune_aiortc()  # as the server does: one certificate, bundled packets, decoding inline
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channel = self.pc.createDataChannel("oai-events")
         self.opened = asyncio.Event()
@@ -193,7 +189,6 @@ class RealtimeCall(EventStream):
     async def connect(self, timeout: float = 10.0) -> None:
         """Offer, post it, apply the answer, and wait for the data channel to open."""
         use_loopback_candidates()
-        decode_on_the_loop()
         self.pc.addTrack(self.microphone)
         self.timings["start"] = time.perf_counter()
         offer = await self.pc.createOffer()

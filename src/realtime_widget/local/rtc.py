@@ -37,7 +37,7 @@ from .bundling import bundle_data_chunks
 from .certificate import share_certificate
 from .decoding import decode_on_the_loop
 
-__all__ = ["RtcCall", "VoiceTrack", "read_audio", "use_loopback_candidates"]
+__all__ = ["RtcCall", "VoiceTrack", "read_audio", "tune_aiortc", "use_loopback_candidates"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,18 @@ class _Clips:
 
 _clips = _Clips()
 _HOST_ADDRESSES_S = 5.0
+
+
+def tune_aiortc() -> None:
+    """What this package changes in aiortc for a server's many calls, in one place: received
+    audio decoded on the event loop, one DTLS certificate per process, a burst of data-channel
+    messages several to a packet. Each checks aiortc's internals and is idempotent.
+
+    >>> tune_aiortc()
+    """
+    decode_on_the_loop()
+    share_certificate()
+    bundle_data_chunks()
 
 
 def use_loopback_candidates() -> None:
@@ -365,9 +377,7 @@ class RtcCall:
         self._on_audio = on_audio
         self._on_closed = on_closed
         self.player = VoiceTrack(on_started=on_playback_started, on_stopped=on_playback_stopped)
-        decode_on_the_loop()  # not a decoder thread per call: a room of calls shares one loop
-        share_certificate()  # nor a new key and certificate per call
-        bundle_data_chunks()  # and a burst of events goes several to a packet
+        tune_aiortc()  # a room of calls shares one loop
         # No STUN/TURN: aiortc would otherwise default to Google's STUN server, which is both a
         # network dependency and a gathering delay for a server meant to run offline.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
