@@ -88,7 +88,10 @@ function kindOf(type: string): TurnKind | null {
 export class TranscriptModel {
   private turns = new Map<string, Turn>();
   private order: string[] = [];
-  private visible: Turn[] | null = null; // the list as last computed (null: stale)
+  // The list as last computed (null: stale). Only a change of membership (a turn added,
+  // deleted, or shown or hidden) makes it stale, not a delta: views key their layout on it.
+  private visible: Turn[] | null = null;
+  private lasts: Map<string, string> | null = null; // response id → its last shown turn
   private captions = new Captions();
   /** The kernel's figures by response id (the newest FIGURES_KEPT). */
   readonly figures = new Map<string, TurnFigures>();
@@ -101,8 +104,18 @@ export class TranscriptModel {
 
   /** The turns a view shows, in order (an empty finished turn shows nothing). */
   get list(): Turn[] {
-    this.visible ??= this.order.map((id) => this.turns.get(id)!).filter((t) => t.text !== "" || !t.done || t.images.length > 0);
+    this.visible ??= this.order.map((id) => this.turns.get(id)!).filter(shown);
     return this.visible;
+  }
+
+  /** Is this the last shown turn of its response (where the response's figures go)? */
+  isLastOfResponse(turn: Turn): boolean {
+    if (!turn.responseId) return false;
+    if (this.lasts === null) {
+      this.lasts = new Map();
+      for (const t of this.list) if (t.responseId) this.lasts.set(t.responseId, t.id);
+    }
+    return this.lasts.get(turn.responseId) === turn.id;
   }
 
   get(id: string): Turn | undefined {
@@ -111,9 +124,12 @@ export class TranscriptModel {
 
   /** Fold one server event in; returns true when the visible transcript changed. */
   apply(event: RealtimeEvent): boolean {
-    const changed = this.fold(event);
-    if (changed) this.visible = null;
-    return changed;
+    return this.fold(event);
+  }
+
+  private reshaped(): void {
+    this.visible = null;
+    this.lasts = null;
   }
 
   private fold(event: RealtimeEvent): boolean {
@@ -158,6 +174,7 @@ export class TranscriptModel {
         let changed = false;
         for (const item of output) {
           changed = this.edit(str(obj(item).id), (t) => (t.responseId = str(response.id)), true) || changed;
+          this.lasts = null;
           if (response.status === "cancelled") this.edit(str(obj(item).id), (t) => (t.truncated = true));
         }
         return changed;
@@ -198,6 +215,7 @@ export class TranscriptModel {
         const id = str(e.item_id);
         if (!this.turns.delete(id)) return false;
         this.order = this.order.filter((other) => other !== id);
+        this.reshaped();
         return true;
       }
       default:
@@ -208,7 +226,9 @@ export class TranscriptModel {
   private edit(id: string, change: (turn: Turn) => void, when = true): boolean {
     const turn = this.turns.get(id);
     if (!turn || !when) return false;
+    const was = shown(turn);
     change(turn);
+    if (shown(turn) !== was) this.reshaped();
     turn.version++;
     return true;
   }
@@ -223,12 +243,14 @@ export class TranscriptModel {
       role = item.role;
     }
     let turn = this.turns.get(item.id);
+    const was = turn !== undefined && shown(turn);
     if (!turn) {
       turn = { id: item.id, kind, role, text: "", done: false, truncated: false, failed: false, images: [], approval: null, responseId: "", audio: false, version: 0 };
       this.turns.set(item.id, turn);
       const at = previous && this.order[this.order.length - 1] !== previous ? this.order.indexOf(previous) : -1;
       if (at >= 0) this.order.splice(at + 1, 0, item.id);
       else this.order.push(item.id);
+      this.reshaped();
     }
     const text = itemText(item);
     if (text) turn.text = text;
@@ -253,9 +275,15 @@ export class TranscriptModel {
     }
     // MCP items have no status, and nothing streams into their row: never "live".
     turn.done = kind === "message" || kind === "tool" ? item.status === "completed" || item.status === "incomplete" : true;
+    if (shown(turn) !== was) this.reshaped();
     turn.version++;
     return true;
   }
+}
+
+/** A view shows a turn unless it finished empty. */
+function shown(turn: Turn): boolean {
+  return turn.text !== "" || !turn.done || turn.images.length > 0;
 }
 
 function itemText(item: Record<string, unknown>): string {

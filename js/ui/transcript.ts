@@ -35,7 +35,7 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
   const list = h("div", { className: "rtw-transcript", role: "log", ariaLive: "polite" }, above, body, below);
   el.append(list);
   const rows = new Map<string, Row>(); // the rows in the DOM, by item id
-  const heights = new Map<string, number>(); // measured, by item id
+  let heights = new Map<string, number>(); // measured, by item id
   let measuredTotal = 0;
   let drawn: HTMLElement[] = [];
   let frame: number | null = null;
@@ -122,34 +122,69 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
     }
   };
 
-  const estimate = () => (heights.size ? measuredTotal / heights.size : ESTIMATE_PX);
-  const heightOf = (id: string, guess: number) => heights.get(id) ?? guess;
+  // Where each turn starts: the measured heights above it summed, plus the average height for
+  // those never measured (so a new average moves no sums). Rebuilt when the list's membership
+  // changes (a turn added or deleted), redone from the first row whose height changed: a delta
+  // costs what is drawn, not the length of the call.
+  let laid: Turn[] = [];
+  let measuredAbove = new Float64Array(1);
+  let guessedAbove = new Uint32Array(1);
+  let sumsFrom = 0; // the sums are right up to this index
+  const lay = (turns: Turn[]) => {
+    if (turns !== laid) {
+      laid = turns;
+      measuredAbove = new Float64Array(turns.length + 1);
+      guessedAbove = new Uint32Array(turns.length + 1);
+      sumsFrom = 0;
+      const kept = new Map<string, number>(); // deleted items' heights go
+      measuredTotal = 0;
+      for (const turn of turns) {
+        const height = heights.get(turn.id);
+        if (height === undefined) continue;
+        kept.set(turn.id, height);
+        measuredTotal += height;
+      }
+      heights = kept;
+    }
+    for (let i = sumsFrom; i < turns.length; i++) {
+      const height = heights.get(turns[i].id);
+      measuredAbove[i + 1] = measuredAbove[i] + (height ?? 0);
+      guessedAbove[i + 1] = guessedAbove[i] + (height === undefined ? 1 : 0);
+    }
+    sumsFrom = turns.length;
+  };
+  const startOf = (i: number, guess: number) => measuredAbove[i] + guessedAbove[i] * guess;
+  // The first index in [lo, n] whose start is at or below y (starts never decrease).
+  const firstStartingAt = (y: number, lo: number, n: number, guess: number) => {
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (startOf(mid, guess) < y) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
 
   const draw = () => {
     frame = null;
     const turns = call.transcript.list;
-    const figures = call.transcript.figures;
-    const guess = estimate();
-    // Where each turn starts, from measured heights (or the average of those).
-    const starts = new Float64Array(turns.length + 1);
-    for (let i = 0; i < turns.length; i++) starts[i + 1] = starts[i] + heightOf(turns[i].id, guess);
-    const total = starts[turns.length];
+    lay(turns);
+    const guess = heights.size ? measuredTotal / heights.size : ESTIMATE_PX;
+    const total = startOf(turns.length, guess);
     const view = list.clientHeight || 320;
     const top = stick ? Math.max(0, total - view) : list.scrollTop;
-    let first = 0;
-    while (first < turns.length && starts[first + 1] < top - OVERSCAN_PX) first++;
-    let last = first;
-    while (last < turns.length && starts[last] < top + view + OVERSCAN_PX) last++;
-    // A response's figures go on its last item (after any tool calls, on the reply itself).
-    const lastOf = new Map<string, string>();
-    for (const turn of turns) if (turn.responseId) lastOf.set(turn.responseId, turn.id);
+    // The rows from the one that ends below the overscan's top to the one that starts past
+    // its bottom.
+    const first = Math.max(0, firstStartingAt(top - OVERSCAN_PX, 0, turns.length, guess) - 1);
+    const last = firstStartingAt(top + view + OVERSCAN_PX, first, turns.length, guess);
     const next: HTMLElement[] = [];
     const keep = new Set<string>();
     for (let i = first; i < last; i++) {
       const turn = turns[i];
       const row = rowOf(turn);
       keep.add(turn.id);
-      const meta = lastOf.get(turn.responseId) === turn.id ? turnLine(figures.get(turn.responseId)) : "";
+      // A response's figures go on its last item (after any tool calls, on the reply itself).
+      const meta = call.transcript.isLastOfResponse(turn) ? turnLine(call.transcript.figures.get(turn.responseId)) : "";
       fill(row, turn, meta);
       next.push(row.el);
     }
@@ -161,24 +196,19 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
       else body.replaceChildren(...next);
       drawn = next;
     }
-    above.style.height = `${starts[first]}px`;
-    below.style.height = `${total - starts[last]}px`;
+    above.style.height = `${startOf(first, guess)}px`;
+    below.style.height = `${total - startOf(last, guess)}px`;
     // Measure what is drawn; if guesses were off, the spacers are redrawn once more.
     let off = false;
     for (let i = first; i < last; i++) {
       const id = turns[i].id;
       const measured = rows.get(id)!.el.offsetHeight + GAP_PX;
       const known = heights.get(id);
-      if (known !== measured && measured > 0) {
+      if (known !== measured && measured > GAP_PX) {
         measuredTotal += measured - (known ?? 0);
         heights.set(id, measured);
+        sumsFrom = Math.min(sumsFrom, i);
         off = true;
-      }
-    }
-    for (const id of [...heights.keys()]) {
-      if (!call.transcript.get(id)) {
-        measuredTotal -= heights.get(id)!;
-        heights.delete(id); // a deleted item
       }
     }
     if (turns.length === 0 && empty.parentNode !== body) body.append(empty);
@@ -188,9 +218,22 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
     if (off && remeasure < 3) schedule();
   };
   // Deltas come in bursts: draw at most once a frame.
+  // Off screen (a hidden tab, an output scrolled away), nothing is drawn: the view catches up
+  // when it is seen again.
+  let onScreen = true; // until the observer says otherwise
+  let missed = false;
   const schedule = () => {
-    if (frame === null) frame = requestAnimationFrame(draw);
+    if (!onScreen) missed = true;
+    else if (frame === null) frame = requestAnimationFrame(draw);
   };
+  const seen = new IntersectionObserver((entries) => {
+    onScreen = entries[entries.length - 1]?.isIntersecting ?? false;
+    if (onScreen && missed) {
+      missed = false;
+      schedule();
+    }
+  });
+  seen.observe(list);
   const onScroll = () => {
     stick = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
     schedule();
@@ -200,6 +243,7 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
   const off = call.on("transcript", schedule);
   return () => {
     off();
+    seen.disconnect();
     list.removeEventListener("scroll", onScroll);
     if (frame !== null) cancelAnimationFrame(frame);
   };

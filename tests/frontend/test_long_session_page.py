@@ -86,3 +86,49 @@ async def test_the_transcript_keeps_a_flat_dom_however_long_the_call(
     # New turns don't pull a reader back down.
     await page.evaluate(RECORD, list(synthetic_events(400)))
     assert await view.evaluate("(el) => el.scrollTop") < 50
+
+
+async def test_a_hidden_transcript_draws_nothing_and_catches_up_when_shown(
+    page: Page, page_url: str
+) -> None:
+    await page.goto(page_url)
+    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
+    await page.evaluate("() => { rtw.model.send = (m) => { JSON.stringify(m); }; }")
+    await open_tab(page, "#view-1", "log")
+    hidden = page.locator("#view-1 .rtw-transcript .rtw-turn")
+    before = await hidden.count()
+    await page.evaluate(RECORD, list(synthetic_events(2_000)))
+    newest = await page.evaluate(f"() => {CALL}.transcript.list.at(-1).id")
+    # The other view, on screen, follows the newest turn; the hidden one has drawn nothing.
+    await page.locator(f"#view-2 .rtw-turn[data-item='{newest}']").wait_for()
+    assert await hidden.count() == before
+    await open_tab(page, "#view-1", "transcript")
+    await page.locator(f"#view-1 .rtw-turn[data-item='{newest}']").wait_for()
+
+
+async def test_a_delta_keeps_the_shown_list_and_a_new_turn_renews_it(
+    page: Page, page_url: str
+) -> None:
+    # Views key their layout on the list: rebuilt for a new turn, not for every delta.
+    await page.goto(page_url)
+    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
+    kept = await page.evaluate(
+        f"""() => {{
+          const call = {CALL};
+          const item = (id, status) => ({{ type: "conversation.item.added", item: {{ id,
+            type: "message", role: "assistant", status, content: [] }} }});
+          const delta = (id, text) => ({{ type: "response.output_audio_transcript.delta",
+            item_id: id, delta: text }});
+          call.record("in", item("item_a", "in_progress"));
+          const first = call.transcript.list;
+          call.record("in", delta("item_a", "hello"));
+          const afterDelta = call.transcript.list;
+          call.record("in", item("item_b", "in_progress"));
+          const afterTurn = call.transcript.list;
+          call.record("in", {{ type: "conversation.item.deleted", item_id: "item_b" }});
+          const afterDelete = call.transcript.list;
+          return {{ delta: first === afterDelta, turn: afterDelta === afterTurn,
+                    texts: afterDelta.map((t) => t.text), ids: afterDelete.map((t) => t.id) }};
+        }}"""
+    )
+    assert kept == {"delta": True, "turn": False, "texts": ["hello"], "ids": ["item_a"]}
