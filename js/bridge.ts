@@ -12,8 +12,11 @@ import {
 // A received event after a quiet moment (nothing sent for QUIET_MS) leaves at once, before the
 // views draw it: a lone event pays no batching delay. Within a stream, received events go on the
 // next task, so those already queued travel together: a burst becomes a few messages, not many.
-// Echoes of sent events are not urgent and ride along with the next batch, or leave after LAZY_MS.
-const LAZY_MS = 4;
+// Echoes of sent events are not urgent and ride along with the next batch, or leave after LAZY_MS:
+// long enough that the server's answer usually comes first and both reach the kernel in one
+// message (each message from the page costs the kernel a busy/idle pair, and JupyterLab redraws
+// its status for each), short enough that Python sees what was sent at once.
+const LAZY_MS = 100;
 const QUIET_MS = 4;
 const REQUEST_TIMEOUT_MS = 20_000;
 
