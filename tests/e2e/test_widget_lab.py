@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Lab, write_notebook
+from .jupyter import JupyterServer
 
 QUIET = "turn_detection=None"  # VAD off: the looping fake microphone must not barge in
 
@@ -263,3 +264,17 @@ async def test_a_call_killed_mid_turn_reconnects_with_nothing_lost(lab: Lab, wor
         "remember the word marmalade",
         "You said: remember the word marmalade",
     ]
+
+
+def test_the_favicons_swapped_on_every_kernel_status_come_from_the_browsers_cache(
+    jupyter: JupyterServer,
+) -> None:
+    # JupyterLab swaps the tab's favicon on each busy/idle, twice per message from the page.
+    for name in ("favicon.ico", "favicon-busy-1.ico"):
+        response = jupyter.api("GET", f"/static/favicons/{name}")
+        assert response.status_code == 200, name
+        assert "immutable" in response.headers["Cache-Control"], response.headers
+    # The rest of jupyter_server's static files keep its own policy.
+    other = jupyter.api("GET", "/static/favicon.ico")
+    assert other.status_code == 200
+    assert "immutable" not in other.headers.get("Cache-Control", "")

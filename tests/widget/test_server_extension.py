@@ -41,3 +41,17 @@ async def test_the_patch_sets_nodelay_before_the_original_open(monkeypatch: obje
         assert calls == ["nodelay True", "open k1"]
     finally:
         handler.open = original  # type: ignore[method-assign]
+
+
+def test_jupyter_server_still_reads_the_immutable_cache_setting() -> None:
+    # The favicons are cached through this setting; if it went, they would be revalidated again.
+    from jupyter_server.base.handlers import FileFindHandler
+
+    assert "static_immutable_cache" in inspect.getsource(FileFindHandler.set_headers)
+
+
+def test_the_favicons_are_cached_under_the_servers_base_url() -> None:
+    settings: dict[str, object] = {"static_url_prefix": "/user/ada/static/"}
+    assert server_extension.cache_favicons(settings) == "/user/ada/static/favicons/"
+    server_extension.cache_favicons(settings)  # loaded twice: listed once
+    assert settings["static_immutable_cache"] == ["/user/ada/static/favicons/"]
