@@ -22,10 +22,12 @@ over a window of steady talk:
   10,000 when one got no answer within 10 s).
 
 The figure of merit, ``max_calls``, is the largest step up to which every step held: concealment
-at most 1%, replies keeping up, events answered within 250 ms (median). The room shares the
-machine's two cores with the server, so past about 30 calls the page's own load shows in the
-concealment too (compare ``machine_busy`` and the server's ``cpu_cores``). Servers listen on
-127.0.0.1 and end with the benchmark (and with its process: ``PR_SET_PDEATHSIG``).
+at most 1%, replies keeping up, events answered within 250 ms (median). A step whose window
+failed is measured over a second window of the same calls (``second_window_*``) and counts if
+that one held: one noisy window must not sink the figure. The room shares the machine's two
+cores with the server, so past about 30 calls the page's own load shows in the concealment too
+(compare ``machine_busy`` and the server's ``cpu_cores``). Servers listen on 127.0.0.1 and end
+with the benchmark (and with its process: ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -58,10 +60,8 @@ def machine_times() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
-async def step(page: Page, process: subprocess.Popen[bytes], add: int) -> dict[str, float]:
-    added = await page.evaluate("(n) => bench.add(n)", add)
-    connects: list[float] = added["times"] or [float("nan")]
-    await asyncio.sleep(TONE_PERIOD_S)  # every new call past its first tone and reply
+async def window(page: Page, process: subprocess.Popen[bytes]) -> dict[str, float]:
+    """The calls held now, over a window of steady talk."""
     before, cpu0 = await page.evaluate("() => bench.stats()"), cpu_seconds(process.pid)
     busy0, total0 = machine_times()
     t0 = time.monotonic()
@@ -84,9 +84,25 @@ async def step(page: Page, process: subprocess.Popen[bytes], add: int) -> dict[s
         "packets_lost": float(after["lost"] - before["lost"]),
         "replies": float(after["replies"] - before["replies"]),
         "replies_expected": calls * WINDOW_S / TONE_PERIOD_S,
+        "rtt_median_ms": median(rtt),
+    }
+
+
+def window_held(result: dict[str, float], calls: int) -> bool:
+    kept_up = result["replies"] >= 0.8 * result["replies_expected"]
+    answers = result["rtt_median_ms"] < RESPONSIVE_MS
+    return (
+        result["calls"] == calls and result["concealed_ratio"] <= CONTINUITY and kept_up and answers
+    )
+
+
+async def step(page: Page, process: subprocess.Popen[bytes], add: int) -> dict[str, float]:
+    added = await page.evaluate("(n) => bench.add(n)", add)
+    connects: list[float] = added["times"] or [float("nan")]
+    await asyncio.sleep(TONE_PERIOD_S)  # every new call past its first tone and reply
+    return await window(page, process) | {
         "connect_median_ms": median(connects),
         "connect_failed": float(len(added["failed"])),
-        "rtt_median_ms": median(rtt),
     }
 
 
@@ -114,10 +130,15 @@ async def ladder(steps: list[int], workers: int = 1) -> dict[str, float]:
                 for key, value in result.items():
                     if key != "calls":
                         figures[f"{name}.{key}"] = value
-                kept_up = result["replies"] >= 0.8 * result["replies_expected"]
-                answers = result["rtt_median_ms"] < RESPONSIVE_MS
-                held_all = result["calls"] == calls
-                ok = result["concealed_ratio"] <= CONTINUITY and kept_up and answers and held_all
+                ok = window_held(result, calls)
+                if not ok and result["calls"] == calls:
+                    # The room shares the machine: one noisy window must not sink a step that
+                    # holds. The same calls, a second window; the step counts if that one held.
+                    again = await window(page, process)
+                    figures[f"{name}.second_window_concealed_ratio"] = again["concealed_ratio"]
+                    figures[f"{name}.second_window_rtt_median_ms"] = again["rtt_median_ms"]
+                    ok = window_held(again, calls)
+                    figures[f"{name}.second_window_held"] = float(ok)
                 if ok and best == previous:  # this step and every one before it held
                     best = calls
                 previous = calls
