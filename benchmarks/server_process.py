@@ -84,5 +84,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def calls_held(url: str) -> int:
-    """The calls the server (all its workers) holds now, from its status page."""
-    return int(httpx.get(url + "/?format=json", timeout=5).json()["calls"])
+    """The calls the server (all its workers) holds now, those still closing included, from
+    its status page: a measurement that starts while others close shares the server with them."""
+    counts = httpx.get(url + "/?format=json", timeout=5).json()
+    return int(counts["calls"]) + int(counts["closing"])

@@ -176,7 +176,7 @@ async def test_status_page(server: LocalServer) -> None:
     assert res.status_code == 200 and server.base_url in res.text
     # The Host header is the client's: shown as text, never as markup.
     assert "<script>" not in forged.text and "&lt;script&gt;" in forged.text
-    assert set(counts.json()) == {"calls", "websockets", "sessions_started"}
+    assert set(counts.json()) == {"calls", "closing", "websockets", "sessions_started"}
     assert all(isinstance(n, int) and n >= 0 for n in counts.json().values())
 
 

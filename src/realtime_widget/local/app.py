@@ -306,9 +306,11 @@ class RealtimeServer:
         return secret
 
     def counts(self) -> dict[str, int]:
-        """What the status page shows: active calls and sockets, sessions started."""
+        """What the status page shows: active calls and sockets, sessions started, and calls
+        hung up but still closing (a benchmark waits for none before its next measurement)."""
         return {
             "calls": len(self.calls),
+            "closing": len(self._ending),
             "websockets": len(self.websockets),
             "sessions_started": self.sessions_started,
         }

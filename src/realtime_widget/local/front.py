@@ -143,7 +143,7 @@ class Front:
         """The front's own page: each worker's calls, not one worker's taken for the whole."""
         http = await self._client()
         rows: list[str] = []
-        sums = {"calls": 0, "websockets": 0, "sessions_started": 0}
+        sums = {"calls": 0, "closing": 0, "websockets": 0, "sessions_started": 0}
         for mark, worker in zip(MARKS, self.workers, strict=False):
             try:
                 async with http.get(worker.url + "/?format=json") as answer:
