@@ -218,22 +218,23 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
     if (off && remeasure < 3) schedule();
   };
   // Deltas come in bursts: draw at most once a frame.
-  // Off screen (a hidden tab, an output scrolled away), nothing is drawn: the view catches up
-  // when it is seen again.
-  let onScreen = true; // until the observer says otherwise
+  // A view not rendered (a hidden tab, a collapsed output) draws nothing and catches up when
+  // shown. Scrolled out of sight it still draws: the list is a live region for screen readers.
+  let rendered = true; // until the observer says otherwise
   let missed = false;
   const schedule = () => {
-    if (!onScreen) missed = true;
+    if (!rendered) missed = true;
     else if (frame === null) frame = requestAnimationFrame(draw);
   };
-  const seen = new IntersectionObserver((entries) => {
-    onScreen = entries[entries.length - 1]?.isIntersecting ?? false;
-    if (onScreen && missed) {
+  const sized = new ResizeObserver((entries) => {
+    const box = entries[entries.length - 1]?.contentRect;
+    rendered = box !== undefined && (box.width > 0 || box.height > 0);
+    if (rendered && missed) {
       missed = false;
       schedule();
     }
   });
-  seen.observe(list);
+  sized.observe(list);
   const onScroll = () => {
     stick = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
     schedule();
@@ -243,7 +244,7 @@ export function renderTranscript(el: HTMLElement, call: Call): () => void {
   const off = call.on("transcript", schedule);
   return () => {
     off();
-    seen.disconnect();
+    sized.disconnect();
     list.removeEventListener("scroll", onScroll);
     if (frame !== null) cancelAnimationFrame(frame);
   };
