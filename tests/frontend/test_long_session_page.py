@@ -25,13 +25,18 @@ RECORD = f"""async (events) => {{
 HELD = f"""() => ({{ log: {CALL}.log.records, turns: {CALL}.transcript.list.length }})"""
 
 
+async def open_streaming_page(page: Page, page_url: str) -> None:
+    """The test page, ready, sending to a kernel that forgets what it is sent: the page keeps
+    every message for other tests, and a long session's would fill its heap."""
+    await page.goto(page_url)
+    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
+    await page.evaluate("() => { rtw.model.send = (m) => { JSON.stringify(m); }; }")
+
+
 async def test_past_the_log_ring_the_heap_grows_only_with_the_transcript(
     page: Page, page_url: str
 ) -> None:
-    await page.goto(page_url)
-    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
-    # The test page keeps every message the widget sends (for other tests); a comm forgets them.
-    await page.evaluate("() => { rtw.model.send = (m) => { JSON.stringify(m); }; }")
+    await open_streaming_page(page, page_url)
     await open_tab(page, "#view-1", "log")
     cdp = await page.context.new_cdp_session(page)
 
@@ -62,9 +67,7 @@ async def test_past_the_log_ring_the_heap_grows_only_with_the_transcript(
 async def test_the_transcript_keeps_a_flat_dom_however_long_the_call(
     page: Page, page_url: str
 ) -> None:
-    await page.goto(page_url)
-    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
-    await page.evaluate("() => { rtw.model.send = (m) => { JSON.stringify(m); }; }")
+    await open_streaming_page(page, page_url)
     view = page.locator("#view-1 .rtw-transcript")
     events = list(synthetic_events(20_000))
     rows_seen = []
@@ -91,9 +94,7 @@ async def test_the_transcript_keeps_a_flat_dom_however_long_the_call(
 async def test_a_hidden_transcript_draws_nothing_and_catches_up_when_shown(
     page: Page, page_url: str
 ) -> None:
-    await page.goto(page_url)
-    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
-    await page.evaluate("() => { rtw.model.send = (m) => { JSON.stringify(m); }; }")
+    await open_streaming_page(page, page_url)
     await open_tab(page, "#view-1", "log")
     hidden = page.locator("#view-1 .rtw-transcript .rtw-turn")
     before = await hidden.count()
@@ -110,8 +111,7 @@ async def test_a_delta_keeps_the_shown_list_and_a_new_turn_renews_it(
     page: Page, page_url: str
 ) -> None:
     # Views key their layout on the list: rebuilt for a new turn, not for every delta.
-    await page.goto(page_url)
-    await page.wait_for_function("() => window.rtw?.ready === true", timeout=10_000)
+    await open_streaming_page(page, page_url)
     kept = await page.evaluate(
         f"""() => {{
           const call = {CALL};

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,6 +42,21 @@ def send(call: RealtimeCall, *events: dict[str, Any]) -> None:
     for event in events:
         check_client_event(event)
         call.send(event)
+
+
+async def connect_all(server: LocalServer, calls: list[RealtimeCall], timeout: float) -> None:
+    """Connect ``calls`` at once; if one times out, fail with where the server's thread was
+    (a connect that waits on a server that answers nothing leaves no other trace)."""
+    try:
+        await asyncio.gather(*(c.connect(timeout=timeout) for c in calls))
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        thread = server._thread
+        frame = sys._current_frames().get(thread.ident or 0) if thread is not None else None
+        where = "".join(traceback.format_stack(frame)) if frame is not None else "(no thread)"
+        counts = server.realtime.counts()
+        raise AssertionError(
+            f"a connect timed out ({exc!r}); server {counts}, its thread at:\n{where}"
+        ) from exc
 
 
 def rms_dbfs(pcm: np.ndarray) -> float:
@@ -258,7 +275,7 @@ async def test_a_bad_offer_is_400_and_makes_no_call(server: LocalServer) -> None
 async def test_ten_concurrent_calls_hold(server: LocalServer) -> None:
     calls = [checked_call(server) for _ in range(10)]
     try:
-        await asyncio.gather(*(c.connect(timeout=20) for c in calls))
+        await connect_all(server, calls, timeout=30)
         for i, c in enumerate(calls):
             send(
                 c,
