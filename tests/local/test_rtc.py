@@ -42,6 +42,7 @@ from realtime_widget.local.rtc import (
     read_audio,
     use_loopback_candidates,
 )
+from realtime_widget.local.window import MAX_CWND
 
 TIMEOUT = 10.0
 T = TypeVar("T")
@@ -434,3 +435,21 @@ def test_loopback_candidates_patch_is_idempotent() -> None:
     assert aioice.ice.get_host_addresses is patched
     addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
     assert addresses.count("127.0.0.1") == 1
+
+
+async def test_a_flood_fills_the_window_up_to_its_ceiling_and_no_further(
+    harness: Harness,
+) -> None:
+    # aiortc alone grew it to 180 KiB in such a flood and lost bursts to the receiving socket.
+    assert harness.call is not None
+    association = harness.call._pc.sctp
+    flood = [
+        json.dumps({"type": "error", "error": {"message": "x" * 200, "event_id": f"evt_{i}"}})
+        for i in range(3_000)
+    ]
+    for text in flood:
+        harness.call.send(text)
+    await harness.until(lambda: len(harness.client_messages) >= len(flood))
+    assert harness.client_messages == flood
+    # Slow start took the window to the ceiling and no further (every write goes through it).
+    assert association._cwnd == MAX_CWND

@@ -36,6 +36,7 @@ from .audio import SAMPLE_RATE, resample, to_mono
 from .bundling import bundle_data_chunks
 from .certificate import share_certificate
 from .decoding import decode_on_the_loop
+from .window import cap_congestion_window
 
 __all__ = ["RtcCall", "VoiceTrack", "read_audio", "tune_aiortc", "use_loopback_candidates"]
 
@@ -138,13 +139,15 @@ _HOST_ADDRESSES_S = 5.0
 def tune_aiortc() -> None:
     """What this package changes in aiortc for a server's many calls, in one place: received
     audio decoded on the event loop, one DTLS certificate per process, a burst of data-channel
-    messages several to a packet. Each checks aiortc's internals and is idempotent.
+    messages several to a packet, and a ceiling on how much of it is in flight. Each checks
+    aiortc's internals and is idempotent.
 
     >>> tune_aiortc()
     """
     decode_on_the_loop()
     share_certificate()
     bundle_data_chunks()
+    cap_congestion_window()
 
 
 def use_loopback_candidates() -> None:
