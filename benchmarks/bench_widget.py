@@ -231,6 +231,11 @@ async def throughput(lab: Lab, base_url: str, count: int, floods: int) -> dict[s
     return figures
 
 
+async def _drain(ws: Any) -> None:
+    async for _ in ws:
+        pass
+
+
 async def flood(lab: Lab, base_url: str, count: int, tag: int) -> dict[str, float]:
     await lab.kernel("ready = w.wait_for('session.created'); w.connect(); await ready")
     call_id = (await lab.kernel("print(w.call_id)")).strip()
@@ -242,6 +247,9 @@ async def flood(lab: Lab, base_url: str, count: int, tag: int) -> dict[str, floa
         f" if (e.event['error'].get('event_id') or '').startswith('evt_{tag}_')]"
     )
     async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws:
+        # The sideband gets every answer too: read them, as a sideband does, or the server's
+        # writes to it back up and closing the socket waits out its 10 s close timeout.
+        reading = asyncio.create_task(_drain(ws))
         for i in range(count):  # each is answered at once with an error event
             await ws.send(
                 json.dumps(
@@ -253,6 +261,7 @@ async def flood(lab: Lab, base_url: str, count: int, tag: int) -> dict[str, floa
                 )
             )
         await lab.wait_kernel(f"len({mine}) >= {count}", timeout=60)
+        reading.cancel()
     stats = json.loads(
         await lab.kernel(
             f"errs = {mine}\n"
