@@ -23,6 +23,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc import rtcsctptransport as sctp
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcsctptransport import SCTP_MAX_PACKET_LENGTH, DataChunk, parse_packet
@@ -42,7 +43,7 @@ from realtime_widget.local.rtc import (
     read_audio,
     use_loopback_candidates,
 )
-from realtime_widget.local.window import MAX_CWND
+from realtime_widget.local.window import MAX_CWND, cap_congestion_window
 
 TIMEOUT = 10.0
 T = TypeVar("T")
@@ -453,3 +454,17 @@ async def test_a_flood_fills_the_window_up_to_its_ceiling_and_no_further(
     assert harness.client_messages == flood
     # Slow start took the window to the ceiling and no further (every write goes through it).
     assert association._cwnd == MAX_CWND
+
+
+def test_the_ceiling_is_left_off_an_aiortc_that_keeps_its_window_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert cap_congestion_window() and cap_congestion_window()  # in effect, and idempotent
+
+    class Elsewhere:
+        def __init__(self) -> None:
+            self.window = 3 * 1200
+
+    monkeypatch.setattr(sctp, "RTCSctpTransport", Elsewhere)
+    assert cap_congestion_window() is False
+    assert "_cwnd" not in vars(Elsewhere)

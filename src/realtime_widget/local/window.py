@@ -56,7 +56,11 @@ def cap_congestion_window() -> bool:
         return True
     # The window must be a plain instance attribute that aiortc sets when it makes a transport:
     # a property on the class then sees every write.
-    if current is not None or "self._cwnd = " not in inspect.getsource(transport_class.__init__):
+    try:
+        sets_it = "self._cwnd = " in inspect.getsource(transport_class.__init__)
+    except (OSError, TypeError):  # installed without its sources: can't tell
+        sets_it = False
+    if current is not None or not sets_it:
         logger.info("aiortc's SCTP is not as expected: its congestion window has no ceiling")
         return False
     setattr(transport_class, "_cwnd", property(_get, _set))  # noqa: B010 (mypy: an int there)
