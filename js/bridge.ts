@@ -30,7 +30,7 @@ type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => vo
 
 export class Bridge {
   private batch: EventRecord[] = [];
-  private urgent = false; // a next-task flush is on its way
+  private urgent = false; // a stream's flush is on its way (next task, or after STREAM_GAP_MS)
   private flushTimer: number | null = null;
   private lastPost = -Infinity; // performance.now() of the last events message
   private readonly nextTask = new MessageChannel();
