@@ -35,10 +35,14 @@ STREAM = f"""async (count) => {{
     }};
     channel.port2.postMessage(null);
   }});
-  await new Promise((resolve) => setTimeout(resolve, 100));  // the last batch leaves
+  const deltas = () => messages.flat()
+    .filter((r) => r.event.type === "response.output_text.delta").map((r) => r.event.delta);
+  const deadline = performance.now() + 10_000;  // the last batch leaves: wait for it
+  while (deltas().length < count && performance.now() < deadline) {{
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }}
   return {{ lone, sizes: messages.slice(before).map((m) => m.length),
-           deltas: messages.flat().filter((r) => r.event.type === "response.output_text.delta")
-             .map((r) => r.event.delta) }};
+           deltas: deltas() }};
 }}"""
 
 
